@@ -1,0 +1,77 @@
+"""Built-in authenticators: Salt tokens and Salt eauth (whatever ``external_auth`` configures)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+from salt_ext_rest.auth.identity import Credentials, Identity
+from salt_ext_rest.errors import TooManyRequests
+
+if TYPE_CHECKING:
+    from salt_ext_rest.context import ApiContext
+
+
+class SaltTokenAuthenticator:
+    """A Salt eauth token from ``X-Auth-Token``, the ``session_id`` cookie or an inline ``token``.
+
+    The token's format is checked first: anything but hex of the master's
+    ``hash_type`` length never reaches the token store.
+    """
+
+    name = "salt-token"
+
+    def __init__(self, context: ApiContext) -> None:
+        self.context = context
+
+    async def authenticate(self, credentials: Credentials) -> Identity | None:
+        token = credentials.token
+        if not token or not self.context.token_format.is_valid(token):
+            return None
+        tdata = await self.context.gateway.get_token(token)
+        if not tdata or tdata.get("expire", 0) < time.time():
+            return None
+        if tdata.get("eauth") not in (self.context.opts.get("external_auth") or {}):
+            return None
+        return Identity.from_token_data(tdata, backend=self.name)
+
+
+class SaltEauthAuthenticator:
+    """``username``/``password``/``eauth`` checked by Salt's eauth; mints a Salt token.
+
+    eauth runs on a dedicated executor (never on the IOLoop); at most
+    ``login_max_inflight`` checks wait at once, more get 429.
+    """
+
+    name = "salt-eauth"
+
+    def __init__(self, context: ApiContext) -> None:
+        self.context = context
+        self._inflight = 0
+
+    async def authenticate(self, credentials: Credentials) -> Identity | None:
+        if not credentials.has_eauth:
+            return None
+        if credentials.eauth not in (self.context.opts.get("external_auth") or {}):
+            return None
+        if self._inflight >= self.context.config.login_max_inflight:
+            raise TooManyRequests("Too many logins in progress; retry shortly")
+        self._inflight += 1
+        try:
+            tdata = await self.context.gateway.mint_token(credentials)
+        finally:
+            self._inflight -= 1
+        if not tdata:
+            return None
+        return Identity.from_token_data(tdata, backend=self.name)
+
+
+async def authenticate(context: ApiContext, credentials: Credentials) -> Identity | None:
+    """Ask each authenticator in turn (plugins first, built-ins last)."""
+    for authenticator in context.authenticators:
+        identity = await authenticator.authenticate(credentials)
+        if identity is not None:
+            return identity
+    await asyncio.sleep(0)
+    return None

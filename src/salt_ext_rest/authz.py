@@ -1,0 +1,59 @@
+"""Authorization (may they?), separate from authentication (who?).
+
+Policies come from the ``rest_policies`` hook and are asked for every chunk after the
+caller is authenticated. Salt's master enforces the eauth ACL again on every job.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from salt_ext_rest.auth.identity import Identity
+from salt_ext_rest.errors import Forbidden
+
+if TYPE_CHECKING:
+    from salt_ext_rest.context import ApiContext
+
+
+class Policy(Protocol):
+    name: str
+
+    async def check(self, identity: Identity, chunk: dict[str, Any]) -> None:
+        """Raise a ``RestError`` (usually :class:`Forbidden`) to deny; return to allow."""
+        ...
+
+
+class SaltAclPolicy:
+    """Checks runner and wheel calls against the caller's eauth ACL before anything runs.
+
+    Gives a clear 403 instead of Salt's generic authentication error, and guards
+    ``wheel_async``, which rest_ext starts itself.
+    """
+
+    name = "salt-acl"
+    _FORMS = {"runner": "runner", "runner_async": "runner", "wheel": "wheel", "wheel_async": "wheel"}
+
+    def __init__(self, context: ApiContext) -> None:
+        self.context = context
+
+    async def check(self, identity: Identity, chunk: dict[str, Any]) -> None:
+        form = self._FORMS.get(chunk["client"])
+        if form is None:
+            return
+        allowed = await self.context.gateway.call(self._allowed, identity, chunk, form)
+        if not allowed:
+            raise Forbidden(f"User {identity.name!r} may not run {form} function {chunk['fun']!r}")
+
+    def _allowed(self, identity: Identity, chunk: dict[str, Any], form: str) -> bool:
+        gateway = self.context.gateway
+        load = {"eauth": identity.eauth, "username": identity.name}
+        auth_list = gateway.loadauth().get_auth_list(load, token=identity.token_data())
+        kwarg = chunk.get("kwarg") or {k: v for k, v in chunk.items() if k not in ("client", "fun")}
+        result = gateway.ckminions().spec_check(auth_list or [], chunk["fun"], kwarg, form)
+        return bool(result) and not (isinstance(result, dict) and "error" in result)
+
+
+async def authorize(context: ApiContext, identity: Identity, chunks: list[dict[str, Any]]) -> None:
+    for chunk in chunks:
+        for policy in context.policies:
+            await policy.check(identity, chunk)

@@ -1,0 +1,116 @@
+"""Load and validate the ``rest_ext`` block of the master configuration.
+
+The schema is package data (``schemas/config.json``); a bad block raises
+:class:`ConfigError` with one line naming the key, which the loader module turns
+into a clean salt-api exit.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from salt_ext_rest.schemas import config_validator, first_error_message
+
+MODULE_KEY = "rest_ext"
+
+
+class ConfigError(Exception):
+    """The ``rest_ext`` configuration cannot be used."""
+
+
+@dataclass(frozen=True)
+class RestConfig:
+    """The validated, typed ``rest_ext`` settings (rest_cherrypy/rest_tornado meaning)."""
+
+    port: int
+    host: str = "0.0.0.0"
+    backlog: int = 128
+    num_processes: int = 1
+    thread_pool: int = 32
+    auth_thread_pool: int = 4
+    login_max_inflight: int = 64
+    ssl_crt: str | None = None
+    ssl_key: str | None = None
+    ssl_chain: str | None = None
+    disable_ssl: bool = False
+    debug: bool = False
+    websockets: bool = False
+    cors_origin: tuple[str, ...] = ()
+    webhook_url: str = "/hook"
+    webhook_disable_auth: bool = False
+    stats_disable_auth: bool = False
+    static: str | None = None
+    static_path: str = "/static"
+    app: str | None = None
+    app_path: str = "/app"
+    favicon: str | None = None
+    root_prefix: str = "/"
+    max_request_body_size: int = 1024 * 1024
+    expire_responses: bool = True
+    collect_stats: bool = False
+    log_access_file: str | None = None
+    log_error_file: str | None = None
+    cookie_samesite: str = "Lax"
+    plugins: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tls(self) -> bool:
+        return not self.disable_ssl
+
+
+_INT_KEYS = (
+    "port",
+    "backlog",
+    "num_processes",
+    "thread_pool",
+    "auth_thread_pool",
+    "login_max_inflight",
+    "max_request_body_size",
+)
+
+
+def _normalise(raw: dict[str, Any]) -> dict[str, Any]:
+    values = dict(raw)
+    if "address" in values and "host" not in values:
+        values["host"] = values["address"]
+    values.pop("address", None)
+    for alias in ("socket_queue_size", "queue_size"):
+        if alias in values:
+            values.setdefault("backlog", values[alias])
+            values.pop(alias)
+    for key in _INT_KEYS:
+        if key in values:
+            values[key] = int(values[key])
+    origins = values.get("cors_origin")
+    if isinstance(origins, str):
+        values["cors_origin"] = (origins,)
+    elif origins is not None:
+        values["cors_origin"] = tuple(origins)
+    return values
+
+
+def _check_files(conf: RestConfig) -> None:
+    if conf.tls and not conf.ssl_crt:
+        raise ConfigError("'ssl_crt' is required unless 'disable_ssl' is true")
+    keys = ["static", "app", "favicon"]
+    if conf.tls:
+        keys += ["ssl_crt", "ssl_key", "ssl_chain"]
+    for key in keys:
+        path = getattr(conf, key)
+        if path and not os.path.exists(path):
+            raise ConfigError(f"'{key}': file not found: {path}")
+
+
+def load_config(opts: dict[str, Any]) -> RestConfig:
+    """Validate ``opts['rest_ext']`` and return it as a :class:`RestConfig`."""
+    raw = opts.get(MODULE_KEY)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"'{MODULE_KEY}' must be a mapping of settings")
+    message = first_error_message(config_validator(), raw, root=MODULE_KEY)
+    if message:
+        raise ConfigError(message)
+    conf = RestConfig(**_normalise(raw))
+    _check_files(conf)
+    return conf

@@ -1,0 +1,75 @@
+"""The one object every handler receives: configuration, plugins, Salt access."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from salt_ext_rest.auth.identity import Authenticator
+from salt_ext_rest.auth.tokens import TokenFormat
+from salt_ext_rest.authz import Policy
+from salt_ext_rest.config import RestConfig
+from salt_ext_rest.dispatch import Dispatcher
+from salt_ext_rest.errors import RestError
+from salt_ext_rest.events.formatters import EventFormatter
+from salt_ext_rest.gateway import SaltGateway
+from salt_ext_rest.lowstate.validation import LowstateValidator
+from salt_ext_rest.plugins.manager import make_plugin_manager
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ApiContext:
+    opts: dict[str, Any]
+    config: RestConfig
+    pm: pluggy.PluginManager
+    gateway: SaltGateway
+    dispatcher: Dispatcher
+    token_format: TokenFormat
+    started: float = field(default_factory=time.time)
+    authenticators: list[Authenticator] = field(default_factory=list)
+    policies: list[Policy] = field(default_factory=list)
+    validator: LowstateValidator | None = None
+    formatters: dict[str, EventFormatter] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, opts: dict[str, Any], config: RestConfig, pm: pluggy.PluginManager | None = None):
+        """Build the context and collect what plugins contribute (once, at startup)."""
+        gateway = SaltGateway(opts, config.thread_pool, config.auth_thread_pool)
+        context = cls(
+            opts=opts,
+            config=config,
+            pm=pm or make_plugin_manager(),
+            gateway=gateway,
+            dispatcher=Dispatcher(gateway),
+            token_format=TokenFormat(opts.get("hash_type")),
+        )
+        hook = context.pm.hook
+        context.authenticators = [a for group in hook.rest_authenticators(context=context) for a in group]
+        context.policies = [p for group in hook.rest_policies(context=context) for p in group]
+        context.validator = LowstateValidator(hook.rest_lowstate_schemas(context=context), opts)
+        for group in hook.rest_event_formatters(context=context):
+            for formatter in group:
+                context.formatters.setdefault(formatter.name, formatter)
+        return context
+
+    @property
+    def enabled_clients(self) -> list[str]:
+        return list(self.validator.enabled) if self.validator else []
+
+    def map_exception(self, exc: BaseException) -> RestError:
+        if isinstance(exc, RestError):
+            return exc
+        mapped = self.pm.hook.rest_map_exception(exc=exc)
+        if mapped is not None:
+            return mapped
+        log.error("rest_ext: unexpected error while serving a request", exc_info=exc)
+        return RestError("An unexpected error occurred")
+
+    def close(self) -> None:
+        self.gateway.shutdown()

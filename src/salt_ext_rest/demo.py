@@ -1,0 +1,342 @@
+"""``salt-ext-rest-demo``: a private salt-master, salt-minion and salt-api on loopback.
+
+Everything lives in a temporary directory and runs as the current user; the API
+(``rest_ext`` unless the hidden ``--module`` says otherwise) listens on 127.0.0.1.
+Once the minion answers and the API answers ``GET /``, the connection details are
+printed; Ctrl-C (or SIGTERM, or ``--timeout``) stops every process that was started
+and removes the directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psutil  # a Salt dependency
+
+MINION_ID = "demo-minion"
+USERNAME = "demo"
+EAUTH = "sharedsecret"
+HOST = "127.0.0.1"
+CLIENTS = ["local", "local_async", "local_batch", "local_subset",
+           "runner", "runner_async", "wheel", "wheel_async"]  # fmt: skip
+GRACE = 10.0
+BIN = Path(sys.executable).parent
+LOGS = {"master": "master.log", "minion": "minion.log", "api": "api.log"}
+
+
+class DemoError(Exception):
+    """The demo could not start (or a daemon died); the message says why."""
+
+
+class Stop(Exception):
+    """SIGTERM arrived."""
+
+
+def _raise_stop(signum, frame):
+    raise Stop
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="salt-ext-rest-demo",
+        description="Run a private salt-master, salt-minion and salt-api (rest_ext) on "
+        "127.0.0.1 and print how to log in. Ctrl-C stops everything.",
+    )
+    parser.add_argument("--port", type=int, help="API port (default: 8000 if free, else any)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help="stop after serving this long (default: until Ctrl-C)")  # fmt: skip
+    parser.add_argument("--start-timeout", type=float, default=120.0, metavar="SECONDS",
+                        help="give up if not ready after this long (default: 120)")  # fmt: skip
+    parser.add_argument("--json", action="store_true",
+                        help="print the connection info as one JSON line")  # fmt: skip
+    parser.add_argument("--module", default="rest_ext", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def pick_ports(api_port: int | None) -> dict[str, int]:
+    """Free loopback ports for the publisher, the request server and the API."""
+    held = []
+    try:
+        for wanted in (0, 0, api_port if api_port is not None else 8000):
+            sock = socket.socket()
+            held.append(sock)
+            try:
+                sock.bind((HOST, wanted))
+            except OSError:
+                if api_port is not None:
+                    raise DemoError(f"port {api_port} on {HOST} is in use") from None
+                sock.bind((HOST, 0))
+        publish, ret, api = (s.getsockname()[1] for s in held)
+        return {"publish_port": publish, "ret_port": ret, "api_port": api}
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def build_configs(tmp: Path, module: str, ports: dict[str, int], secret: str):
+    """The master and minion configuration, every path under ``tmp``."""
+
+    def under(*parts: str) -> str:
+        return str(tmp.joinpath(*parts))
+
+    common = {
+        "root_dir": under(),
+        "user": pwd.getpwuid(os.getuid()).pw_name,
+        "file_roots": {"base": [under("srv", "salt")]},
+        "pillar_roots": {"base": [under("srv", "pillar")]},
+        "log_level_logfile": "info",
+    }
+    roles = {"master": {}, "minion": {}}
+    for role, values in roles.items():
+        values.update(common, pki_dir=under("pki", role), cachedir=under("cache", role))
+        values.update(sock_dir=under("run", role), pidfile=under("run", f"salt-{role}.pid"))
+        values.update(log_file=under("logs", LOGS[role]), publish_port=ports["publish_port"])
+    roles["master"].update({
+        "interface": HOST, "ret_port": ports["ret_port"], "auto_accept": True,
+        "key_logfile": under("logs", "key.log"), "api_logfile": under("logs", LOGS["api"]),
+        "api_pidfile": under("run", "salt-api.pid"),
+        "netapi_enable_clients": CLIENTS, "sharedsecret": secret,
+        "external_auth": {EAUTH: {USERNAME: [".*", "@runner", "@wheel", "@jobs"]}},
+        module: {"port": ports["api_port"], "host": HOST, "disable_ssl": True},
+    })  # fmt: skip
+    roles["minion"].update({
+        "id": MINION_ID, "master": HOST, "master_port": ports["ret_port"],
+        "enable_fqdns_grains": False, "acceptance_wait_time": 1,
+    })  # fmt: skip
+    return roles
+
+
+class Demo:
+    """The temporary directory and the daemons started in it."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.ports = pick_ports(args.port)  # before mkdtemp: this may raise
+        self.tmp = Path(tempfile.mkdtemp(prefix="salt-ext-rest-demo-"))
+        self.conf = self.tmp / "conf"
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.secret = secrets.token_urlsafe(24)
+        self.url = f"http://{HOST}:{self.ports['api_port']}"
+
+    def write_configs(self) -> None:
+        for sub in ("conf", "logs", "run", "srv/salt", "srv/pillar"):
+            (self.tmp / sub).mkdir(parents=True, exist_ok=True)
+        roles = build_configs(self.tmp, self.args.module, self.ports, self.secret)
+        for name, values in roles.items():
+            # JSON is YAML; the file holds the shared secret, so only the owner reads it.
+            path = self.conf / name
+            path.touch(mode=0o600)
+            path.write_text(json.dumps(values, indent=2) + "\n")
+
+    def start(self, name: str) -> None:
+        """Start ``salt-<name> -c <conf>`` in its own process group."""
+        with open(self.tmp / "logs" / f"{name}.out", "wb") as out:
+            self.procs[name] = subprocess.Popen(
+                [str(BIN / f"salt-{name}"), "-c", str(self.conf)],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+
+    def tail(self, name: str, lines: int = 25) -> str:
+        text = []
+        for fname in (LOGS[name], f"{name}.out"):
+            path = self.tmp / "logs" / fname
+            if path.exists() and path.stat().st_size:
+                body = path.read_text(errors="replace").splitlines()[-lines:]
+                text.append(f"--- last lines of {path} ---\n" + "\n".join(body))
+        return "\n".join(text) or f"(salt-{name} wrote no log)"
+
+    def check_alive(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise DemoError(f"salt-{name} exited with status {proc.returncode}\n"
+                                + self.tail(name))  # fmt: skip
+
+    def minion_up(self) -> bool:
+        if not (self.tmp / "pki" / "master" / "minions" / MINION_ID).exists():
+            return False  # the master has not accepted the minion's key yet
+        cmd = [str(BIN / "salt-run"), "-c", str(self.conf), "--out=json", "manage.up", "timeout=5"]
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+            return MINION_ID in json.loads(done.stdout or "[]")
+        except (subprocess.TimeoutExpired, ValueError, TypeError):
+            return False
+
+    def api_up(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/", timeout=5):
+                return True
+        except urllib.error.HTTPError:
+            return True  # an HTTP answer, whatever the status, means the API is up
+        except OSError:
+            return False
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + self.args.start_timeout
+        pending = {"minion": self.minion_up, "api": self.api_up}
+        while pending:
+            self.check_alive()
+            pending = {name: check for name, check in pending.items() if not check()}
+            if pending and time.monotonic() > deadline:
+                names = sorted(pending) + (["master"] if "minion" in pending else [])
+                raise DemoError(f"not ready after {self.args.start_timeout:g}s "
+                                f"(waiting for: {', '.join(sorted(pending))})\n"
+                                + "\n".join(self.tail(n) for n in names))  # fmt: skip
+            if pending:
+                time.sleep(0.5)
+
+    def serve(self, timeout: float | None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while deadline is None or time.monotonic() < deadline:
+            self.check_alive()
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        """Stop the minion and salt-api first, so the minion does not chase the master."""
+        for names in (("minion", "api"), ("master",)):
+            _stop([proc for name, proc in self.procs.items() if name in names])
+
+    def cleanup(self) -> None:
+        self.stop()
+        if self.args.keep:
+            _say(f"kept {self.tmp}")
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _family(procs: list[subprocess.Popen]) -> list[psutil.Process]:
+    """The live processes in ``procs`` and all their descendants."""
+    found = []
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            top = psutil.Process(proc.pid)
+            found += [top, *top.children(recursive=True)]
+    return found
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM each daemon's process group; SIGKILL whatever is left after GRACE."""
+    family = _family(procs)
+    for proc in procs:
+        _killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + GRACE
+    while _alive(family) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        for proc in procs:
+            proc.poll()  # reap the daemons themselves
+    for proc in procs:
+        _killpg(proc.pid, signal.SIGKILL)
+    for leftover in _alive(family + _family(procs)):
+        with contextlib.suppress(psutil.Error):
+            leftover.kill()
+    for proc in procs:
+        proc.wait()
+
+
+def _killpg(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
+def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
+    alive = []
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append(proc)
+    return alive
+
+
+def _say(message: str) -> None:
+    print(f"salt-ext-rest-demo: {message}", file=sys.stderr, flush=True)
+
+
+def connection_info(demo: Demo) -> dict:
+    return {
+        "url": demo.url, "host": HOST, "port": demo.ports["api_port"],
+        "username": USERNAME, "password": demo.secret, "eauth": EAUTH,
+        "minion_id": MINION_ID, "module": demo.args.module, "tmpdir": str(demo.tmp),
+        "config_dir": str(demo.conf), "pid": os.getpid(),
+        "pids": {name: proc.pid for name, proc in demo.procs.items()},
+    }  # fmt: skip
+
+
+def print_info(demo: Demo, started: float) -> None:
+    info = connection_info(demo)
+    if demo.args.json:
+        print(json.dumps(info), flush=True)
+        return
+    url, secret = demo.url, demo.secret
+    lowstate = json.dumps([{"client": "local", "tgt": "*", "fun": "test.ping"}])
+    print(
+        f"""
+salt-ext-rest demo is ready ({demo.args.module}; minion '{MINION_ID}'; \
+started in {time.monotonic() - started:.1f}s)
+
+  URL       {url}
+  username  {USERNAME}
+  password  {secret}
+  eauth     {EAUTH}
+
+Log in (the answer's "token" is the X-Auth-Token for later requests):
+  curl -si {url}/login -H 'Accept: application/json' -d username={USERNAME} \
+-d password={secret} -d eauth={EAUTH}
+
+Run test.ping on every minion:
+  TOKEN=<token from the login answer>
+  curl -si {url}/ -H 'Accept: application/json' -H "X-Auth-Token: $TOKEN" \
+-H 'Content-Type: application/json' -d '{lowstate}'
+
+Config and logs: {demo.tmp} ({"kept" if demo.args.keep else "removed"} on exit)
+Press Ctrl-C to stop.""",
+        flush=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    signal.signal(signal.SIGTERM, _raise_stop)
+    code, demo = 0, None
+    try:
+        demo = Demo(args)
+        demo.write_configs()
+        for name in ("master", "minion", "api"):
+            _say(f"starting salt-{name}")
+            demo.start(name)
+        _say(f"waiting for the master, minion '{MINION_ID}' and {args.module} on {demo.url}")
+        demo.wait_ready()
+        print_info(demo, started)
+        demo.serve(args.timeout)
+    except DemoError as exc:
+        _say(str(exc))
+        code = 1
+    except (KeyboardInterrupt, Stop):
+        pass
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if demo is not None:
+            _say("stopping")
+            demo.cleanup()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

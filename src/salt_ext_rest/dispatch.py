@@ -1,0 +1,102 @@
+"""Run one validated lowstate chunk through Salt (on an executor thread).
+
+Most clients go through :class:`salt.netapi.NetapiClient`, so results have exactly
+rest_cherrypy's shapes (R3, R10). Two clients are handled here instead:
+
+* ``local`` honours ``timeout`` and can report the minions that did not return
+  (by default a silent minion is ``False``, as in Salt's ``LocalClient.cmd``;
+  ``report_missing: true`` turns the chunk's result into
+  ``{"return", "minions", "missing", "jid"}`` with only real returns in ``return``);
+* ``wheel_async`` is authorized here, then started locally under a jid generated
+  here, so the jid returned is the jid of the job that runs (Salt's own returns
+  another job's jid and answers 200 for a bogus token).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import salt.client
+import salt.exceptions
+import salt.utils.args
+import salt.utils.event
+import salt.utils.jid
+import salt.wheel
+
+from salt_ext_rest.gateway import SaltGateway
+from salt_ext_rest.lowstate.chunks import CREDENTIAL_KEYS
+
+
+class Many(list):
+    """Several results from one chunk (``local_batch``): flattened into ``return``."""
+
+
+class Dispatcher:
+    """Executes chunks; every method here blocks and runs on the gateway's pool."""
+
+    def __init__(self, gateway: SaltGateway) -> None:
+        self.gateway = gateway
+        self.opts = gateway.opts
+
+    def run(self, chunk: dict[str, Any]) -> Any:
+        if not self.gateway.master_running():
+            raise salt.exceptions.SaltDaemonNotRunning("Salt Master is not available.")
+        client = chunk["client"]
+        if client == "local":
+            return self._local(chunk)
+        if client == "wheel_async":
+            return self._wheel_async(chunk)
+        result = self.gateway.netapi().run(dict(chunk))
+        if isinstance(result, Iterator):
+            return Many(result)
+        return result
+
+    def _local(self, chunk: dict[str, Any]) -> Any:
+        low = {k: v for k, v in chunk.items() if k not in ("client", "report_missing")}
+        with salt.client.get_local_client(mopts=self.opts) as client:
+            call = salt.utils.args.format_call(client.run_job, low)
+            kwargs = {**call.get("kwargs", {}), "listen": True}
+            timeout = client._get_timeout(low.get("timeout"))
+            pub = client.run_job(*call.get("args", ()), **kwargs)
+            returns = self._gather(client, pub, timeout, low) if pub else {}
+        expected = sorted(pub.get("minions", [])) if pub else []
+        missing = sorted(set(expected) - set(returns))
+        if not chunk.get("report_missing"):
+            # Salt's LocalClient.cmd (and so rest_cherrypy) reports a silent minion as False.
+            return {**returns, **dict.fromkeys(missing, False)}
+        jid = pub.get("jid") if pub else None
+        return {"return": returns, "minions": expected, "missing": missing, "jid": jid}
+
+    @staticmethod
+    def _gather(client: Any, pub: dict[str, Any], timeout: float, low: dict[str, Any]) -> dict:
+        returns: dict[str, Any] = {}
+        extra = {k: v for k, v in low.items() if k in CREDENTIAL_KEYS}
+        for event in client.get_cli_event_returns(
+            pub["jid"], pub["minions"], timeout, low["tgt"], low.get("tgt_type", "glob"), **extra
+        ):
+            for mid, data in (event or {}).items():
+                returns[mid] = data if low.get("full_return") else data.get("ret", {})
+        return returns
+
+    def _wheel_async(self, chunk: dict[str, Any]) -> dict[str, str]:
+        username = self._authorize_wheel(chunk)
+        low = {k: v for k, v in chunk.items() if k not in (*CREDENTIAL_KEYS, "client")}
+        low.update(low.pop("kwarg", None) or {})
+        fun = low.pop("fun")
+        jid = salt.utils.jid.gen_jid(self.opts)
+        pub = {"jid": jid, "tag": salt.utils.event.tagify(jid, prefix="wheel")}
+        wheel = salt.wheel.WheelClient(self.opts)
+        return wheel.asynchronous(fun, low, user=username, pub=pub, local=True)
+
+    def _authorize_wheel(self, chunk: dict[str, Any]) -> str:
+        auth_type = "token" if "token" in chunk else "eauth"
+        check = self.gateway.loadauth().check_authentication(dict(chunk), auth_type)
+        if check.get("error"):
+            raise salt.exceptions.EauthAuthenticationError(check["error"].get("message"))
+        allowed = self.gateway.ckminions().wheel_check(
+            check.get("auth_list", []), chunk["fun"], chunk.get("kwarg", {})
+        )
+        if not allowed or (isinstance(allowed, dict) and "error" in allowed):
+            raise salt.exceptions.AuthorizationError("Not authorized to run this wheel function")
+        return str(check.get("username", "UNKNOWN"))

@@ -1,0 +1,1 @@
+"""Event streaming: formatters (and, later, the bus fan-out)."""

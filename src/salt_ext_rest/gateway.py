@@ -1,0 +1,108 @@
+"""The only place that calls Salt's blocking APIs, always on an executor thread.
+
+Salt's eauth, token store and clients are synchronous. Each executor thread keeps
+its own Salt objects (``threading.local``), built on first use, so nothing Salt
+shares is used from two threads at once, and nothing blocks the IOLoop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import salt.auth
+import salt.netapi
+import salt.utils.minions
+
+from salt_ext_rest.auth.identity import Credentials
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+EAUTH_KEYS = ("username", "password", "eauth")
+
+
+class SaltGateway:
+    """Async facade over Salt's auth and client APIs."""
+
+    def __init__(self, opts: dict[str, Any], threads: int = 32, auth_threads: int = 4) -> None:
+        self.opts = opts
+        self._local = threading.local()
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="rest_ext-salt")
+        # eauth (PAM, LDAP, deliberately slow failures) gets its own pool, so a burst
+        # of bad logins never delays token checks or jobs.
+        self.auth_pool = ThreadPoolExecutor(auth_threads, thread_name_prefix="rest_ext-auth")
+
+    # -- thread-local Salt objects -------------------------------------------------
+    def loadauth(self) -> salt.auth.LoadAuth:
+        if not hasattr(self._local, "loadauth"):
+            self._local.loadauth = salt.auth.LoadAuth(self.opts)
+        return self._local.loadauth
+
+    def ckminions(self) -> salt.utils.minions.CkMinions:
+        if not hasattr(self._local, "ckminions"):
+            self._local.ckminions = salt.utils.minions.CkMinions(self.opts)
+        return self._local.ckminions
+
+    def netapi(self) -> salt.netapi.NetapiClient:
+        if not hasattr(self._local, "netapi"):
+            self._local.netapi = salt.netapi.NetapiClient(self.opts)
+        return self._local.netapi
+
+    # -- running blocking work -----------------------------------------------------
+    async def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, functools.partial(func, *args, **kwargs))
+
+    async def call_auth(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.auth_pool, functools.partial(func, *args, **kwargs))
+
+    def master_running(self) -> bool:
+        """Salt's own cheap check: the master's IPC sockets exist."""
+        ipc = "publish_pull.ipc" if self.opts.get("transport") == "tcp" else "workers.ipc"
+        return os.path.exists(os.path.join(self.opts["sock_dir"], ipc))
+
+    # -- tokens and eauth ----------------------------------------------------------
+    async def mint_token(self, creds: Credentials, token_expire: Any = None) -> dict[str, Any]:
+        """Run eauth and mint a Salt token; ``{}`` when the credentials are refused."""
+        load = {"username": creds.username, "password": creds.password, "eauth": creds.eauth}
+        if token_expire is not None:
+            load["token_expire"] = token_expire
+        return await self.call_auth(self._mint, load)
+
+    def _mint(self, load: dict[str, Any]) -> dict[str, Any]:
+        tdata = self.loadauth().mk_token(load)
+        return tdata if tdata and "token" in tdata else {}
+
+    async def get_token(self, token: str) -> dict[str, Any]:
+        """The token's data, or ``{}`` when unknown or expired. ``token`` must be pre-checked."""
+        return await self.call(self._get_token, token)
+
+    def _get_token(self, token: str) -> dict[str, Any]:
+        tdata = self.loadauth().get_tok(token)
+        return tdata if isinstance(tdata, dict) and tdata.get("token") == token else {}
+
+    async def revoke_token(self, token: str) -> None:
+        await self.call(lambda: self.loadauth().rm_token(token))
+
+    async def permissions(self, tdata: dict[str, Any]) -> list[Any]:
+        """The ACL Salt enforces for this token (user, ``*`` and group entries)."""
+        return await self.call(self._permissions, dict(tdata))
+
+    def _permissions(self, tdata: dict[str, Any]) -> list[Any]:
+        load = {"eauth": tdata["eauth"], "username": tdata["name"]}
+        # get_auth_list builds a fresh list; the master's external_auth is not mutated.
+        perms = self.loadauth().get_auth_list(load, token=tdata)
+        return salt.netapi.sorted_permissions(perms or [])
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.auth_pool.shutdown(wait=False, cancel_futures=True)

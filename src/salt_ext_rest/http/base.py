@@ -1,0 +1,126 @@
+"""The base handler: negotiate → read body → authenticate, with one error path.
+
+Every response body is JSON (or YAML when asked for): errors included, no HTML, no
+traceback. Bodies are streamed in so an oversized one is refused (413) before it is
+read.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import tornado.web
+
+from salt_ext_rest.auth.backends import authenticate
+from salt_ext_rest.auth.identity import Credentials, Identity
+from salt_ext_rest.context import ApiContext
+from salt_ext_rest.errors import (
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RestError,
+    Unauthorized,
+)
+from salt_ext_rest.http import render
+from salt_ext_rest.lowstate.body import decode_body
+
+log = logging.getLogger(__name__)
+
+COOKIE = "session_id"
+
+
+@tornado.web.stream_request_body
+class ApiHandler(tornado.web.RequestHandler):
+    """Base for every rest_ext handler. Subclasses implement ``get``/``post`` coroutines."""
+
+    context: ApiContext
+
+    def initialize(self, context: ApiContext) -> None:
+        self.context = context
+        self.media = render.JSON
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    # -- request intake -----------------------------------------------------------
+    def prepare(self) -> None:
+        self.media = render.negotiate(self.request.headers.get("Accept"))
+        limit = self.context.config.max_request_body_size
+        length = self.request.headers.get("Content-Length")
+        if length and length.isdigit() and int(length) > limit:
+            raise PayloadTooLarge(f"The request body exceeds {limit} bytes")
+
+    def data_received(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size > self.context.config.max_request_body_size:
+            raise PayloadTooLarge("The request body is too large")
+        self._chunks.append(chunk)
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self._chunks)
+
+    def decoded_body(self) -> Any:
+        return decode_body(self.request.headers.get("Content-Type"), self.body)
+
+    # -- authentication -----------------------------------------------------------
+    def header_credentials(self) -> Credentials:
+        """``X-Auth-Token`` wins over the ``session_id`` cookie (R5)."""
+        token = self.request.headers.get("X-Auth-Token")
+        if token:
+            return Credentials(token=token.strip(), source="header")
+        cookie = self.get_cookie(COOKIE)
+        if cookie:
+            return Credentials(token=cookie, source="cookie")
+        return Credentials()
+
+    async def identify(self, credentials: Credentials | None = None) -> Identity:
+        credentials = credentials or self.header_credentials()
+        identity = await authenticate(self.context, credentials)
+        if identity is None:
+            raise Unauthorized("No valid credentials: log in or send a valid X-Auth-Token")
+        return identity
+
+    # -- responses ----------------------------------------------------------------
+    def send(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", self.media)
+        self.set_header("Cache-Control", "private, no-store")
+        self.finish(render.render(data, self.media))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc_info = kwargs.get("exc_info")
+        error = self._as_rest_error(status_code, exc_info[1] if exc_info else None)
+        self.clear_header("Set-Cookie")
+        if isinstance(error, Unauthorized):
+            self.set_header("WWW-Authenticate", "Session")
+        self.set_status(error.status)
+        self.set_header("Content-Type", self.media)
+        self.finish(render.render(error.body(), self.media))
+
+    def _as_rest_error(self, status_code: int, exc: BaseException | None) -> RestError:
+        if isinstance(exc, tornado.web.HTTPError):
+            if status_code == 405:
+                return MethodNotAllowed(f"{self.request.method} is not allowed here")
+            error = RestError(exc.log_message or self._reason)
+            error.status, error.reason = status_code, self._reason
+            return error
+        if exc is None:
+            error = RestError(self._reason)
+            error.status, error.reason = status_code, self._reason
+            return error
+        return self.context.map_exception(exc)
+
+    def log_exception(self, typ, value, tb) -> None:  # type: ignore[override]
+        if isinstance(value, RestError | tornado.web.HTTPError):
+            return
+        if self.context.pm.hook.rest_map_exception(exc=value) is None:
+            log.error("rest_ext: %s %s failed", self.request.method, self.request.path, exc_info=(typ, value, tb))
+
+
+class FallbackHandler(ApiHandler):
+    """Unknown URLs: a JSON 404."""
+
+    def prepare(self) -> None:
+        super().prepare()
+        raise NotFound("No such resource")

@@ -1,0 +1,60 @@
+"""The lowstate request path: validate → authenticate → authorize → dispatch."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import salt.exceptions
+
+from salt_ext_rest.auth.identity import Identity
+from salt_ext_rest.authz import authorize
+from salt_ext_rest.context import ApiContext
+from salt_ext_rest.dispatch import Many
+from salt_ext_rest.errors import Forbidden
+from salt_ext_rest.lowstate.chunks import as_chunks, normalise, strip_credentials
+
+Identify = Callable[[dict[str, Any]], Awaitable[Identity]]
+
+_SALT_AUTH_ERRORS = (
+    salt.exceptions.AuthenticationError,
+    salt.exceptions.AuthorizationError,
+    salt.exceptions.EauthAuthenticationError,
+    salt.exceptions.TokenAuthenticationError,
+)
+
+
+def parse_lowstate(context: ApiContext, data: Any) -> list[dict[str, Any]]:
+    """Decoded body → validated chunks (400 with the JSON path on bad input)."""
+    chunks = [normalise(chunk) for chunk in as_chunks(data)]
+    assert context.validator is not None
+    context.validator.check(chunks)
+    return chunks
+
+
+async def run_lowstate(
+    context: ApiContext, chunks: list[dict[str, Any]], identify: Identify
+) -> list[Any]:
+    """Authenticate and authorize every chunk first, then run them in order."""
+    identities = [await identify(chunk) for chunk in chunks]
+    try:
+        for identity, chunk in zip(identities, chunks, strict=True):
+            await authorize(context, identity, [chunk])
+        results: list[Any] = []
+        for identity, chunk in zip(identities, chunks, strict=True):
+            results.extend(await _run_chunk(context, identity, chunk))
+        return results
+    finally:
+        for identity in {i.token: i for i in identities if i.ephemeral}.values():
+            await context.gateway.revoke_token(identity.token)
+
+
+async def _run_chunk(context: ApiContext, identity: Identity, chunk: dict[str, Any]) -> list[Any]:
+    # Salt sees only the token: passwords never travel in a publish (REFERENCE.md S2).
+    low = {**strip_credentials(chunk), "token": identity.token}
+    try:
+        result = await context.gateway.call(context.dispatcher.run, low)
+    except _SALT_AUTH_ERRORS:
+        # The caller is authenticated (checked above): Salt refusing now is its ACL.
+        raise Forbidden(f"User {identity.name!r} is not authorized for this request") from None
+    return list(result) if isinstance(result, Many) else [result]

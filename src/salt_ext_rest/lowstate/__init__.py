@@ -1,0 +1,1 @@
+"""Lowstate: request bodies in, validated and normalised Salt chunks out."""

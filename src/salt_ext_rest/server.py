@@ -1,0 +1,72 @@
+"""Bind, fork the configured number of workers, serve, and stop cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+from typing import Any
+
+import tornado.httpserver
+import tornado.netutil
+import tornado.process
+
+from salt_ext_rest.config import RestConfig, load_config
+from salt_ext_rest.context import ApiContext
+from salt_ext_rest.http.app import make_app
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE = 10.0
+
+
+def ssl_context(config: RestConfig) -> ssl.SSLContext | None:
+    if not config.tls:
+        return None
+    assert config.ssl_crt is not None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.ssl_crt, config.ssl_key or None)
+    if config.ssl_chain:
+        context.load_verify_locations(config.ssl_chain)
+    return context
+
+
+def serve(opts: dict[str, Any]) -> None:
+    """Entry point called by the loader module in salt-api's netapi process."""
+    config = load_config(opts)
+    tls = ssl_context(config)
+    try:
+        sockets = tornado.netutil.bind_sockets(
+            config.port, address=config.host or None, backlog=config.backlog
+        )
+    except OSError as exc:
+        log.critical("rest_ext: cannot listen on %s:%s: %s", config.host, config.port, exc)
+        raise SystemExit(1) from None
+    if config.num_processes > 1:
+        tornado.process.fork_processes(config.num_processes)
+    asyncio.run(_serve(opts, config, sockets, tls))
+
+
+async def _serve(opts: dict[str, Any], config: RestConfig, sockets: list, tls: Any) -> None:
+    context = ApiContext.build(opts, config)
+    server = tornado.httpserver.HTTPServer(
+        make_app(context),
+        ssl_options=tls,
+        max_body_size=config.max_request_body_size * 2 + 65536,
+        idle_connection_timeout=3600,
+    )
+    server.add_sockets(sockets)
+    log.info("rest_ext: serving on %s://%s:%s", "https" if tls else "http", config.host, config.port)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    log.info("rest_ext: stopping")
+    server.stop()
+    try:
+        await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_GRACE)
+    except asyncio.TimeoutError:
+        log.warning("rest_ext: connections still open after %ss; closing", SHUTDOWN_GRACE)
+    context.close()
