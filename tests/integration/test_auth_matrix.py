@@ -1,0 +1,111 @@
+"""Every client × every kind of bad credential → 401, and nothing runs (REFERENCE.md S1, R4).
+
+Each chunk would leave a marker file if it ran: ``file.touch`` on a minion for the
+local clients, ``salt.cmd file.touch`` on the master for runners, ``file_roots.write``
+for wheels. A valid-token control proves each marker appears when a call does run.
+"""
+
+import os
+import secrets
+import time
+
+import pytest
+import salt.auth
+import salt.config
+from tests.support.api import ApiClient
+
+pytestmark = [pytest.mark.integration]
+
+CLIENTS = ["local", "local_async", "local_batch", "local_subset", "runner", "runner_async", "wheel", "wheel_async"]
+BAD_CASES = ["no_credentials", "wrong_password", "random_token", "path_token", "expired_token"]
+
+
+@pytest.fixture(scope="module")
+def master_opts(salt_master):
+    return salt.config.master_config(salt_master.config_file)
+
+
+@pytest.fixture(scope="module")
+def expired_token(master_opts):
+    """A real token in the master's token store whose expiry has passed."""
+    token = secrets.token_hex(32)
+    now = time.time()
+    tdata = {"token": token, "name": "saltdev", "eauth": "sharedsecret", "start": now - 100, "expire": now - 10}
+    salt.auth.LoadAuth(master_opts).cache.store("tokens", token, tdata)
+    return token
+
+
+@pytest.fixture(scope="module")
+def path_token_victim(master_opts):
+    """The file a path-like token ``../../x`` would reach in the token store."""
+    path = os.path.normpath(os.path.join(master_opts["cachedir"], "tokens", "../../x.p"))
+    with open(path, "w") as handle:
+        handle.write("must survive")
+    yield path
+    os.remove(path)
+
+
+def marker_chunk(client, marker, file_roots):
+    if client.startswith("local"):
+        chunk = {"client": client, "tgt": "minion-1", "fun": "file.touch", "arg": [marker]}
+        chunk.update({"local_batch": {"batch": "1"}, "local_subset": {"sub": 1, "tgt": "minion-1"}}.get(client, {}))
+        return chunk
+    if client.startswith("runner"):
+        return {"client": client, "fun": "salt.cmd", "arg": ["file.touch", marker]}
+    return {"client": client, "fun": "file_roots.write", "data": "x", "path": os.path.relpath(marker, file_roots)}
+
+
+def send(api_url, case, chunk, credentials, expired_token):
+    anon = ApiClient(api_url)
+    if case == "no_credentials":
+        return anon.post("/", json=[chunk])
+    if case == "wrong_password":
+        return anon.post("/run", json=[{**chunk, **credentials, "password": "wrong-" + secrets.token_hex(4)}])
+    token = {"random_token": secrets.token_hex(32), "path_token": "../../x", "expired_token": expired_token}[case]
+    anon.http.headers["X-Auth-Token"] = token
+    header = anon.post("/", json=[chunk])
+    inline = ApiClient(api_url).post("/run", json=[{**chunk, "token": token}])
+    assert inline.status_code == header.status_code, inline.text
+    return header
+
+
+@pytest.fixture(scope="module")
+def markers(salt_master, tmp_path_factory):
+    file_roots = salt_master.config["file_roots"]["base"][0]
+    root = tmp_path_factory.mktemp("markers")
+    return file_roots, root
+
+
+def wait_for(path, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.exists(path):
+            return True
+        time.sleep(0.25)
+    return False
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_bad_credentials_are_401_and_nothing_runs(
+    api_url, api_credentials, client, markers, expired_token, path_token_victim, salt_run_cli
+):
+    file_roots, root = markers
+    planned = []
+    for case in BAD_CASES:
+        marker = os.path.join(file_roots if client.startswith("wheel") else root, f"{client}-{case}")
+        response = send(api_url, case, marker_chunk(client, marker, file_roots), api_credentials, expired_token)
+        assert response.status_code == 401, (case, response.text)
+        assert response.json()["status"] == 401
+        planned.append(marker)
+    # A valid call with the same shape does leave its marker: the check above can fail.
+    control = os.path.join(file_roots if client.startswith("wheel") else root, f"{client}-control")
+    good = ApiClient(api_url)
+    good.login(api_credentials)
+    good.run(marker_chunk(client, control, file_roots))
+    assert wait_for(control), f"control marker for {client} never appeared"
+    assert [m for m in planned if os.path.exists(m)] == []
+    assert os.path.exists(path_token_victim)
+    # ... and the master's job cache has no trace of the refused calls.
+    jobs = str(salt_run_cli.run("jobs.list_jobs").data)
+    assert control in jobs or not client.startswith("local")
+    assert [m for m in planned if m in jobs] == []
