@@ -31,7 +31,12 @@ class SaltAclPolicy:
     """
 
     name = "salt-acl"
-    _FORMS = {"runner": "runner", "runner_async": "runner", "wheel": "wheel", "wheel_async": "wheel"}
+    _FORMS = {
+        "runner": "runner",
+        "runner_async": "runner",
+        "wheel": "wheel",
+        "wheel_async": "wheel",
+    }
 
     def __init__(self, context: ApiContext) -> None:
         self.context = context

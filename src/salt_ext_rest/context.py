@@ -38,7 +38,9 @@ class ApiContext:
     formatters: dict[str, EventFormatter] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, opts: dict[str, Any], config: RestConfig, pm: pluggy.PluginManager | None = None):
+    def build(
+        cls, opts: dict[str, Any], config: RestConfig, pm: pluggy.PluginManager | None = None
+    ):
         """Build the context and collect what plugins contribute (once, at startup)."""
         gateway = SaltGateway(opts, config.thread_pool, config.auth_thread_pool)
         context = cls(
@@ -50,7 +52,9 @@ class ApiContext:
             token_format=TokenFormat(opts.get("hash_type")),
         )
         hook = context.pm.hook
-        context.authenticators = [a for group in hook.rest_authenticators(context=context) for a in group]
+        context.authenticators = [
+            a for group in hook.rest_authenticators(context=context) for a in group
+        ]
         context.policies = [p for group in hook.rest_policies(context=context) for p in group]
         context.validator = LowstateValidator(hook.rest_lowstate_schemas(context=context), opts)
         for group in hook.rest_event_formatters(context=context):

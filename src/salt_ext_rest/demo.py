@@ -1,13 +1,9 @@
-"""``salt-ext-rest-demo``: a private salt-master, salt-minion and salt-api on loopback.
+"""``salt-ext-rest-demo``: a private salt-master, salt-minion and salt-api on 127.0.0.1.
 
-Everything lives in a temporary directory and runs as the current user; the API
-(``rest_ext`` unless the hidden ``--module`` says otherwise) listens on 127.0.0.1.
-Once the minion answers and the API answers ``GET /``, the connection details are
-printed; Ctrl-C (or SIGTERM, or ``--timeout``) stops every process that was started
-and removes the directory.
+Everything runs as the current user from a temporary directory. Once the minion and the
+API (``rest_ext``; the hidden ``--module`` picks another netapi module) answer, it prints
+how to log in; Ctrl-C, SIGTERM or ``--timeout`` stop every process and remove the directory.
 """
-
-from __future__ import annotations
 
 import argparse
 import contextlib
@@ -22,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -36,57 +31,40 @@ CLIENTS = ["local", "local_async", "local_batch", "local_subset",
            "runner", "runner_async", "wheel", "wheel_async"]  # fmt: skip
 GRACE = 10.0
 BIN = Path(sys.executable).parent
-LOGS = {"master": "master.log", "minion": "minion.log", "api": "api.log"}
 
 
 class DemoError(Exception):
     """The demo could not start (or a daemon died); the message says why."""
 
 
-class Stop(Exception):
-    """SIGTERM arrived."""
-
-
-def _raise_stop(signum, frame):
-    raise Stop
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="salt-ext-rest-demo",
-        description="Run a private salt-master, salt-minion and salt-api (rest_ext) on "
-        "127.0.0.1 and print how to log in. Ctrl-C stops everything.",
+        description="Run a private Salt master, minion and API on 127.0.0.1 until Ctrl-C.",
     )
     parser.add_argument("--port", type=int, help="API port (default: 8000 if free, else any)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    parser.add_argument("--timeout", type=float, metavar="SECONDS",
-                        help="stop after serving this long (default: until Ctrl-C)")  # fmt: skip
-    parser.add_argument("--start-timeout", type=float, default=120.0, metavar="SECONDS",
-                        help="give up if not ready after this long (default: 120)")  # fmt: skip
-    parser.add_argument("--json", action="store_true",
-                        help="print the connection info as one JSON line")  # fmt: skip
+    parser.add_argument("--timeout", type=float, metavar="N", help="stop after serving N seconds")
+    parser.add_argument("--start-timeout", type=float, default=120.0, metavar="N",
+                        help="give up if not ready after N seconds (default: 120)")  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="print the connection info as JSON")
     parser.add_argument("--module", default="rest_ext", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 def pick_ports(api_port: int | None) -> dict[str, int]:
     """Free loopback ports for the publisher, the request server and the API."""
-    held = []
-    try:
-        for wanted in (0, 0, api_port if api_port is not None else 8000):
-            sock = socket.socket()
-            held.append(sock)
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(3)]
+        for sock, wanted in zip(socks, (0, 0, api_port or 8000), strict=True):
             try:
                 sock.bind((HOST, wanted))
             except OSError:
-                if api_port is not None:
+                if api_port:
                     raise DemoError(f"port {api_port} on {HOST} is in use") from None
                 sock.bind((HOST, 0))
-        publish, ret, api = (s.getsockname()[1] for s in held)
-        return {"publish_port": publish, "ret_port": ret, "api_port": api}
-    finally:
-        for sock in held:
-            sock.close()
+        publish, ret, api = (sock.getsockname()[1] for sock in socks)
+    return {"publish_port": publish, "ret_port": ret, "api_port": api}
 
 
 def build_configs(tmp: Path, module: str, ports: dict[str, int], secret: str):
@@ -96,20 +74,18 @@ def build_configs(tmp: Path, module: str, ports: dict[str, int], secret: str):
         return str(tmp.joinpath(*parts))
 
     common = {
-        "root_dir": under(),
-        "user": pwd.getpwuid(os.getuid()).pw_name,
+        "root_dir": under(), "user": pwd.getpwuid(os.getuid()).pw_name,
         "file_roots": {"base": [under("srv", "salt")]},
-        "pillar_roots": {"base": [under("srv", "pillar")]},
-        "log_level_logfile": "info",
-    }
-    roles = {"master": {}, "minion": {}}
+        "pillar_roots": {"base": [under("srv", "pillar")]}, "log_level_logfile": "info",
+    }  # fmt: skip
+    roles: dict[str, dict] = {"master": {}, "minion": {}}
     for role, values in roles.items():
         values.update(common, pki_dir=under("pki", role), cachedir=under("cache", role))
         values.update(sock_dir=under("run", role), pidfile=under("run", f"salt-{role}.pid"))
-        values.update(log_file=under("logs", LOGS[role]), publish_port=ports["publish_port"])
+        values.update(log_file=under("logs", f"{role}.log"), publish_port=ports["publish_port"])
     roles["master"].update({
         "interface": HOST, "ret_port": ports["ret_port"], "auto_accept": True,
-        "key_logfile": under("logs", "key.log"), "api_logfile": under("logs", LOGS["api"]),
+        "key_logfile": under("logs", "key.log"), "api_logfile": under("logs", "api.log"),
         "api_pidfile": under("run", "salt-api.pid"),
         "netapi_enable_clients": CLIENTS, "sharedsecret": secret,
         "external_auth": {EAUTH: {USERNAME: [".*", "@runner", "@wheel", "@jobs"]}},
@@ -155,8 +131,7 @@ class Demo:
 
     def tail(self, name: str, lines: int = 25) -> str:
         text = []
-        for fname in (LOGS[name], f"{name}.out"):
-            path = self.tmp / "logs" / fname
+        for path in (self.tmp / "logs" / f"{name}.log", self.tmp / "logs" / f"{name}.out"):
             if path.exists() and path.stat().st_size:
                 body = path.read_text(errors="replace").splitlines()[-lines:]
                 text.append(f"--- last lines of {path} ---\n" + "\n".join(body))
@@ -182,7 +157,7 @@ class Demo:
         try:
             with urllib.request.urlopen(self.url + "/", timeout=5):
                 return True
-        except urllib.error.HTTPError:
+        except urllib.request.HTTPError:
             return True  # an HTTP answer, whatever the status, means the API is up
         except OSError:
             return False
@@ -194,12 +169,10 @@ class Demo:
             self.check_alive()
             pending = {name: check for name, check in pending.items() if not check()}
             if pending and time.monotonic() > deadline:
-                names = sorted(pending) + (["master"] if "minion" in pending else [])
-                raise DemoError(f"not ready after {self.args.start_timeout:g}s "
-                                f"(waiting for: {', '.join(sorted(pending))})\n"
-                                + "\n".join(self.tail(n) for n in names))  # fmt: skip
-            if pending:
-                time.sleep(0.5)
+                tails = "\n".join(self.tail(name) for name in (*pending, "master"))
+                raise DemoError(f"not ready after {self.args.start_timeout:g}s, waiting for "
+                                f"{' and '.join(pending)}\n{tails}")  # fmt: skip
+            time.sleep(0.5 if pending else 0)
 
     def serve(self, timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -207,16 +180,11 @@ class Demo:
             self.check_alive()
             time.sleep(0.5)
 
-    def stop(self) -> None:
-        """Stop the minion and salt-api first, so the minion does not chase the master."""
+    def cleanup(self) -> None:
+        # The minion and salt-api go first, so that the minion does not chase the master.
         for names in (("minion", "api"), ("master",)):
             _stop([proc for name, proc in self.procs.items() if name in names])
-
-    def cleanup(self) -> None:
-        self.stop()
-        if self.args.keep:
-            _say(f"kept {self.tmp}")
-        else:
+        if not self.args.keep:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -236,15 +204,15 @@ def _stop(procs: list[subprocess.Popen]) -> None:
     for proc in procs:
         _killpg(proc.pid, signal.SIGTERM)
     deadline = time.monotonic() + GRACE
-    while _alive(family) and time.monotonic() < deadline:
+    while any(map(_running, family)) and time.monotonic() < deadline:
         time.sleep(0.1)
         for proc in procs:
             proc.poll()  # reap the daemons themselves
     for proc in procs:
         _killpg(proc.pid, signal.SIGKILL)
-    for leftover in _alive(family + _family(procs)):
+    for leftover in family + _family(procs):
         with contextlib.suppress(psutil.Error):
-            leftover.kill()
+            leftover.kill()  # psutil checks that the pid was not reused
     for proc in procs:
         proc.wait()
 
@@ -254,65 +222,53 @@ def _killpg(pgid: int, signum: int) -> None:
         os.killpg(pgid, signum)
 
 
-def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
-    alive = []
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
-                alive.append(proc)
-    return alive
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _say(message: str) -> None:
     print(f"salt-ext-rest-demo: {message}", file=sys.stderr, flush=True)
 
 
-def connection_info(demo: Demo) -> dict:
-    return {
-        "url": demo.url, "host": HOST, "port": demo.ports["api_port"],
-        "username": USERNAME, "password": demo.secret, "eauth": EAUTH,
-        "minion_id": MINION_ID, "module": demo.args.module, "tmpdir": str(demo.tmp),
-        "config_dir": str(demo.conf), "pid": os.getpid(),
-        "pids": {name: proc.pid for name, proc in demo.procs.items()},
-    }  # fmt: skip
-
-
 def print_info(demo: Demo, started: float) -> None:
-    info = connection_info(demo)
+    url, secret, ports = demo.url, demo.secret, demo.ports
     if demo.args.json:
+        info = {"url": url, "host": HOST, "port": ports["api_port"], "username": USERNAME,
+                "password": secret, "eauth": EAUTH, "minion_id": MINION_ID,
+                "module": demo.args.module, "tmpdir": str(demo.tmp), "pid": os.getpid(),
+                "pids": {name: proc.pid for name, proc in demo.procs.items()}}  # fmt: skip
         print(json.dumps(info), flush=True)
         return
-    url, secret = demo.url, demo.secret
-    lowstate = json.dumps([{"client": "local", "tgt": "*", "fun": "test.ping"}])
-    print(
-        f"""
-salt-ext-rest demo is ready ({demo.args.module}; minion '{MINION_ID}'; \
-started in {time.monotonic() - started:.1f}s)
+    ping = json.dumps([{"client": "local", "tgt": "*", "fun": "test.ping"}])
+    print(f"""
+salt-ext-rest demo is ready: {demo.args.module} with minion '{MINION_ID}', \
+started in {time.monotonic() - started:.1f}s
 
   URL       {url}
   username  {USERNAME}
   password  {secret}
   eauth     {EAUTH}
 
-Log in (the answer's "token" is the X-Auth-Token for later requests):
+Log in (the answer's "token" is the X-Auth-Token for the next requests):
   curl -si {url}/login -H 'Accept: application/json' -d username={USERNAME} \
 -d password={secret} -d eauth={EAUTH}
 
 Run test.ping on every minion:
   TOKEN=<token from the login answer>
   curl -si {url}/ -H 'Accept: application/json' -H "X-Auth-Token: $TOKEN" \
--H 'Content-Type: application/json' -d '{lowstate}'
+-H 'Content-Type: application/json' -d '{ping}'
 
 Config and logs: {demo.tmp} ({"kept" if demo.args.keep else "removed"} on exit)
-Press Ctrl-C to stop.""",
-        flush=True,
-    )
+Press Ctrl-C to stop.""", flush=True)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
-    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # KeyboardInterrupt
     code, demo = 0, None
     try:
         demo = Demo(args)
@@ -327,13 +283,13 @@ def main(argv: list[str] | None = None) -> int:
     except DemoError as exc:
         _say(str(exc))
         code = 1
-    except (KeyboardInterrupt, Stop):
+    except KeyboardInterrupt:
         pass
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if demo is not None:
-            _say("stopping")
+            _say("stopping" + (f"; keeping {demo.tmp}" if args.keep else ""))
             demo.cleanup()
     return code
 

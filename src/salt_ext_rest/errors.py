@@ -25,7 +25,12 @@ class RestError(Exception):
         self.details = details
 
     def body(self) -> dict[str, Any]:
-        return {"status": self.status, "error": self.reason, "message": self.message, **self.details}
+        return {
+            "status": self.status,
+            "error": self.reason,
+            "message": self.message,
+            **self.details,
+        }
 
 
 class BadRequest(RestError):

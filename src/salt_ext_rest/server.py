@@ -57,7 +57,9 @@ async def _serve(opts: dict[str, Any], config: RestConfig, sockets: list, tls: A
         idle_connection_timeout=3600,
     )
     server.add_sockets(sockets)
-    log.info("rest_ext: serving on %s://%s:%s", "https" if tls else "http", config.host, config.port)
+    log.info(
+        "rest_ext: serving on %s://%s:%s", "https" if tls else "http", config.host, config.port
+    )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

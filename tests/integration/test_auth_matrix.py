@@ -12,11 +12,21 @@ import time
 import pytest
 import salt.auth
 import salt.config
+
 from tests.support.api import ApiClient
 
 pytestmark = [pytest.mark.integration]
 
-CLIENTS = ["local", "local_async", "local_batch", "local_subset", "runner", "runner_async", "wheel", "wheel_async"]
+CLIENTS = [
+    "local",
+    "local_async",
+    "local_batch",
+    "local_subset",
+    "runner",
+    "runner_async",
+    "wheel",
+    "wheel_async",
+]
 BAD_CASES = ["no_credentials", "wrong_password", "random_token", "path_token", "expired_token"]
 
 
@@ -30,7 +40,13 @@ def expired_token(master_opts):
     """A real token in the master's token store whose expiry has passed."""
     token = secrets.token_hex(32)
     now = time.time()
-    tdata = {"token": token, "name": "saltdev", "eauth": "sharedsecret", "start": now - 100, "expire": now - 10}
+    tdata = {
+        "token": token,
+        "name": "saltdev",
+        "eauth": "sharedsecret",
+        "start": now - 100,
+        "expire": now - 10,
+    }
     salt.auth.LoadAuth(master_opts).cache.store("tokens", token, tdata)
     return token
 
@@ -48,11 +64,20 @@ def path_token_victim(master_opts):
 def marker_chunk(client, marker, file_roots):
     if client.startswith("local"):
         chunk = {"client": client, "tgt": "minion-1", "fun": "file.touch", "arg": [marker]}
-        chunk.update({"local_batch": {"batch": "1"}, "local_subset": {"sub": 1, "tgt": "minion-1"}}.get(client, {}))
+        chunk.update(
+            {"local_batch": {"batch": "1"}, "local_subset": {"sub": 1, "tgt": "minion-1"}}.get(
+                client, {}
+            )
+        )
         return chunk
     if client.startswith("runner"):
         return {"client": client, "fun": "salt.cmd", "arg": ["file.touch", marker]}
-    return {"client": client, "fun": "file_roots.write", "data": "x", "path": os.path.relpath(marker, file_roots)}
+    return {
+        "client": client,
+        "fun": "file_roots.write",
+        "data": "x",
+        "path": os.path.relpath(marker, file_roots),
+    }
 
 
 def send(api_url, case, chunk, credentials, expired_token):
@@ -60,8 +85,14 @@ def send(api_url, case, chunk, credentials, expired_token):
     if case == "no_credentials":
         return anon.post("/", json=[chunk])
     if case == "wrong_password":
-        return anon.post("/run", json=[{**chunk, **credentials, "password": "wrong-" + secrets.token_hex(4)}])
-    token = {"random_token": secrets.token_hex(32), "path_token": "../../x", "expired_token": expired_token}[case]
+        return anon.post(
+            "/run", json=[{**chunk, **credentials, "password": "wrong-" + secrets.token_hex(4)}]
+        )
+    token = {
+        "random_token": secrets.token_hex(32),
+        "path_token": "../../x",
+        "expired_token": expired_token,
+    }[case]
     anon.http.headers["X-Auth-Token"] = token
     header = anon.post("/", json=[chunk])
     inline = ApiClient(api_url).post("/run", json=[{**chunk, "token": token}])
@@ -92,8 +123,12 @@ def test_bad_credentials_are_401_and_nothing_runs(
     file_roots, root = markers
     planned = []
     for case in BAD_CASES:
-        marker = os.path.join(file_roots if client.startswith("wheel") else root, f"{client}-{case}")
-        response = send(api_url, case, marker_chunk(client, marker, file_roots), api_credentials, expired_token)
+        marker = os.path.join(
+            file_roots if client.startswith("wheel") else root, f"{client}-{case}"
+        )
+        response = send(
+            api_url, case, marker_chunk(client, marker, file_roots), api_credentials, expired_token
+        )
         assert response.status_code == 401, (case, response.text)
         assert response.json()["status"] == 401
         planned.append(marker)

@@ -41,6 +41,7 @@ from pytestshellutils.exceptions import FactoryNotStarted
 from pytestshellutils.utils import ports
 from saltfactories.bases import SaltDaemon
 from saltfactories.daemons.api import SaltApi
+
 from tests.support.config import DEFAULT_NETAPI_MODULE, LOOPBACK, NETAPI_MODULES, netapi_config
 
 log = logging.getLogger(__name__)

@@ -12,6 +12,7 @@ import contextlib
 import attr
 from pytestshellutils.utils import ports
 from saltfactories.utils import random_string
+
 from tests.support.config import (
     DEFAULT_NETAPI_MODULE,
     api_credentials,

@@ -16,7 +16,13 @@ def test_json_yaml_and_text_plain():
 def test_form_yamlifies_arg_and_kwarg_and_repeats_become_lists():
     body = b"client=local&tgt=*&fun=test.arg&arg=1&arg=two&kwarg=%7Bx%3A+1%7D"
     data = decode_body("application/x-www-form-urlencoded", body)
-    assert data == {"client": "local", "tgt": "*", "fun": "test.arg", "arg": [1, "two"], "kwarg": {"x": 1}}
+    assert data == {
+        "client": "local",
+        "tgt": "*",
+        "fun": "test.arg",
+        "arg": [1, "two"],
+        "kwarg": {"x": 1},
+    }
     single = decode_body("application/x-www-form-urlencoded", b"arg=true")
     assert single == {"arg": [True]}
 
@@ -27,7 +33,11 @@ def test_empty_body_is_none():
 
 @pytest.mark.parametrize(
     ("ctype", "body"),
-    [("application/json", b"{nope"), ("application/x-yaml", b"[: x"), ("application/json", b"\xff\xfe")],
+    [
+        ("application/json", b"{nope"),
+        ("application/x-yaml", b"[: x"),
+        ("application/json", b"\xff\xfe"),
+    ],
 )
 def test_malformed_bodies_are_400(ctype, body):
     with pytest.raises(BadRequest):

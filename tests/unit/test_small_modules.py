@@ -1,3 +1,4 @@
+import pytest
 import salt.exceptions
 
 from salt_ext_rest import errors
@@ -5,8 +6,6 @@ from salt_ext_rest.auth.identity import Credentials, Identity
 from salt_ext_rest.auth.tokens import TokenFormat
 from salt_ext_rest.http import render
 from salt_ext_rest.http.access_log import redact
-
-import pytest
 
 
 def test_token_format_matches_hash_type():
@@ -57,7 +56,12 @@ def test_non_salt_exception_unmapped():
 
 def test_error_body():
     body = errors.ValidationFailed("$[0].tgt: bad", path="$[0].tgt").body()
-    assert body == {"status": 400, "error": "Bad Request", "message": "$[0].tgt: bad", "path": "$[0].tgt"}
+    assert body == {
+        "status": 400,
+        "error": "Bad Request",
+        "message": "$[0].tgt: bad",
+        "path": "$[0].tgt",
+    }
 
 
 def test_access_log_redacts_tokens():
@@ -73,5 +77,12 @@ def test_credentials_repr_hides_secrets():
 
 
 def test_identity_token_data_round_trip():
-    tdata = {"token": "x", "name": "u", "eauth": "auto", "start": 1.0, "expire": 2.0, "groups": ["g"]}
+    tdata = {
+        "token": "x",
+        "name": "u",
+        "eauth": "auto",
+        "start": 1.0,
+        "expire": 2.0,
+        "groups": ["g"],
+    }
     assert Identity.from_token_data(tdata, "salt").token_data() == tdata

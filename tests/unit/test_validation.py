@@ -12,7 +12,13 @@ def validator(opts=None, extra=()):
 
 VALID = [
     {"client": "local", "tgt": "*", "fun": "test.ping"},
-    {"client": "local", "tgt": ["a", "b"], "tgt_type": "list", "fun": ["test.ping", "test.echo"], "arg": [[], ["x"]]},
+    {
+        "client": "local",
+        "tgt": ["a", "b"],
+        "tgt_type": "list",
+        "fun": ["test.ping", "test.echo"],
+        "arg": [[], ["x"]],
+    },
     {"client": "local_async", "tgt": "*", "fun": "test.ping", "full_return": True, "timeout": "5"},
     {"client": "local_batch", "tgt": "*", "fun": "test.ping", "batch": "50%"},
     {"client": "local_subset", "tgt": "*", "fun": "test.ping", "sub": 1},
@@ -40,8 +46,14 @@ def test_valid_chunks_pass(chunk):
         ({"client": "local", "tgt": "*", "fun": "test.ping", "tgt_type": "magic"}, "$[0].tgt_type"),
         ({"client": "local_batch", "tgt": "*", "fun": "test.ping"}, "$[0]"),
         ({"client": "runner"}, "$[0]"),
-        ({"client": "ssh", "tgt": "h", "fun": "test.ping", "ssh_options": ["x"]}, "$[0].ssh_options"),
-        ({"client": "ssh", "tgt": "h", "fun": "test.ping", "roster_file": "/etc/x"}, "$[0].roster_file"),
+        (
+            {"client": "ssh", "tgt": "h", "fun": "test.ping", "ssh_options": ["x"]},
+            "$[0].ssh_options",
+        ),
+        (
+            {"client": "ssh", "tgt": "h", "fun": "test.ping", "roster_file": "/etc/x"},
+            "$[0].roster_file",
+        ),
         ({"client": "ssh", "tgt": "h", "fun": "test.ping", "arg": ["-o ProxyCommand=sh"]}, "$[0]"),
         ({"client": "ssh", "tgt": "-oProxyJump=x", "fun": "test.ping"}, "$[0].tgt"),
         ({"client": "bogus", "fun": "x.y"}, "$[0].client"),

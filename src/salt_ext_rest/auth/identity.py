@@ -18,7 +18,10 @@ class Credentials:
 
     def __repr__(self) -> str:  # pragma: no cover - defensive
         token = "<set>" if self.token else None
-        return f"Credentials(user={self.username!r}, eauth={self.eauth!r}, token={token}, source={self.source})"
+        return (
+            f"Credentials(user={self.username!r}, eauth={self.eauth!r}, "
+            f"token={token}, source={self.source})"
+        )
 
     @property
     def has_eauth(self) -> bool:
@@ -41,7 +44,9 @@ class Identity:
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_token_data(cls, tdata: dict[str, Any], backend: str, ephemeral: bool = False) -> Identity:
+    def from_token_data(
+        cls, tdata: dict[str, Any], backend: str, ephemeral: bool = False
+    ) -> Identity:
         return cls(
             name=str(tdata.get("name", "")),
             eauth=str(tdata.get("eauth", "")),

@@ -111,11 +111,16 @@ class ApiHandler(tornado.web.RequestHandler):
             return error
         return self.context.map_exception(exc)
 
-    def log_exception(self, typ, value, tb) -> None:  # type: ignore[override]
+    def log_exception(self, typ, value, tb) -> None:
         if isinstance(value, RestError | tornado.web.HTTPError):
             return
         if self.context.pm.hook.rest_map_exception(exc=value) is None:
-            log.error("rest_ext: %s %s failed", self.request.method, self.request.path, exc_info=(typ, value, tb))
+            log.error(
+                "rest_ext: %s %s failed",
+                self.request.method,
+                self.request.path,
+                exc_info=(typ, value, tb),
+            )
 
 
 class FallbackHandler(ApiHandler):

@@ -101,9 +101,7 @@ class TokenHandler(ApiHandler):
             identity = await authenticate(self.context, credentials_from(item))
             if identity is None:
                 raise Unauthorized("Could not authenticate using provided credentials")
-            tokens.append(
-                {k: v for k, v in identity.token_data().items() if k != "groups"}
-            )
+            tokens.append({k: v for k, v in identity.token_data().items() if k != "groups"})
         self.send(tokens)
 
 

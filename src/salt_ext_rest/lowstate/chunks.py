@@ -23,7 +23,7 @@ def as_chunks(data: Any) -> list[dict[str, Any]]:
 
 
 def normalise(chunk: dict[str, Any]) -> dict[str, Any]:
-    """Apply rest_cherrypy's forgiving rules: ``arg`` becomes a list, ``expr_form`` → ``tgt_type``."""
+    """rest_cherrypy's forgiving rules: ``arg`` becomes a list, ``expr_form`` → ``tgt_type``."""
     chunk = copy.copy(chunk)
     if "arg" in chunk and not isinstance(chunk["arg"], list):
         chunk["arg"] = [] if chunk["arg"] in (None, "") else [chunk["arg"]]

@@ -11,7 +11,7 @@ from jsonschema.protocols import Validator
 from referencing import Registry, Resource
 
 from salt_ext_rest.errors import BadRequest, Forbidden, ValidationFailed
-from salt_ext_rest.schemas import build_validator, describe, load_schema
+from salt_ext_rest.schemas import describe, load_schema
 
 ALL_CLIENTS = (
     "local",
@@ -29,9 +29,7 @@ ALL_CLIENTS = (
 def _registry() -> Registry:
     common = load_schema("lowstate/common.json")
     resource = Resource.from_contents(common)
-    return Registry().with_resources(
-        [(common["$id"], resource), ("common.json", resource)]
-    )
+    return Registry().with_resources([(common["$id"], resource), ("common.json", resource)])
 
 
 def builtin_schemas() -> dict[str, dict[str, Any]]:
@@ -41,16 +39,18 @@ def builtin_schemas() -> dict[str, dict[str, Any]]:
 class LowstateValidator:
     """Validators for each client, combining every schema contributed for it."""
 
-    def __init__(self, schema_sets: Iterable[Mapping[str, Mapping[str, Any]]], opts: dict[str, Any]):
+    def __init__(
+        self, schema_sets: Iterable[Mapping[str, Mapping[str, Any]]], opts: dict[str, Any]
+    ):
         combined: dict[str, list[Mapping[str, Any]]] = {}
         for schemas in schema_sets:
             for client, schema in schemas.items():
                 combined.setdefault(client, []).append(schema)
         registry = _registry()
         self._validators: dict[str, Validator] = {}
-        for client, schemas in combined.items():
-            schema = schemas[0] if len(schemas) == 1 else {"allOf": list(schemas)}
-            cls = jsonschema.validators.validator_for(schemas[0])
+        for client, parts in combined.items():
+            schema = parts[0] if len(parts) == 1 else {"allOf": list(parts)}
+            cls = jsonschema.validators.validator_for(parts[0])
             cls.check_schema(schema)
             self._validators[client] = cls(schema, registry=registry)
         self.enabled = tuple(c for c in opts.get("netapi_enable_clients") or () if c in combined)
@@ -63,7 +63,9 @@ class LowstateValidator:
             errors = list(self._validators[chunk["client"]].iter_errors(chunk))
             if errors:
                 error = jsonschema.exceptions.best_match(errors)
-                raise ValidationFailed(describe(error, root=f"$[{index}]"), path=_path(error, index))
+                raise ValidationFailed(
+                    describe(error, root=f"$[{index}]"), path=_path(error, index)
+                )
             if chunk.get("raw_shell") and not self.allow_raw_shell:
                 raise Forbidden("Raw shell option not allowed.", path=f"$[{index}].raw_shell")
             if chunk["client"] == "ssh":
@@ -108,4 +110,6 @@ def _check_ssh(index: int, chunk: dict[str, Any]) -> None:
     tgt = chunk.get("tgt")
     for target in [tgt] if isinstance(tgt, str) else tgt or []:
         if target.startswith("-"):
-            raise ValidationFailed(f"$[{index}].tgt: must not start with '-'", path=f"$[{index}].tgt")
+            raise ValidationFailed(
+                f"$[{index}].tgt: must not start with '-'", path=f"$[{index}].tgt"
+            )

@@ -7,6 +7,10 @@ configuration (a bad one stops salt-api with one clear log line) and hands over 
 """
 
 import logging
+from typing import Any
+
+# Injected by Salt's loader.
+__opts__: dict[str, Any]
 
 log = logging.getLogger(__name__)
 
@@ -14,12 +18,12 @@ __virtualname__ = "rest_ext"
 
 
 def __virtual__():
-    if __virtualname__ not in __opts__:  # noqa: F821 pylint: disable=undefined-variable
+    if __virtualname__ not in __opts__:
         return False, "rest_ext is not configured in the master config"
     from salt_ext_rest.config import ConfigError, load_config
 
     try:
-        load_config(__opts__)  # noqa: F821 pylint: disable=undefined-variable
+        load_config(__opts__)
     except ConfigError as exc:
         log.critical("rest_ext: invalid configuration: %s", exc)
         # Stop salt-api itself (not only this module): a misconfigured API must not
@@ -32,4 +36,4 @@ def start():
     """Serve the API until salt-api stops this process."""
     from salt_ext_rest.server import serve
 
-    serve(__opts__)  # noqa: F821 pylint: disable=undefined-variable
+    serve(__opts__)
