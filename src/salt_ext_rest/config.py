@@ -71,6 +71,34 @@ _INT_KEYS = (
 )
 
 
+# Accepted for rest_cherrypy/rest_tornado compatibility; the features behind them
+# (streams, webhooks, static app, CORS, stats, log files) are not active yet.
+NOT_YET_ACTIVE = frozenset(
+    {
+        "websockets",
+        "cors_origin",
+        "webhook_url",
+        "webhook_disable_auth",
+        "stats_disable_auth",
+        "static",
+        "static_path",
+        "app",
+        "app_path",
+        "favicon",
+        "root_prefix",
+        "expire_responses",
+        "collect_stats",
+        "log_access_file",
+        "log_error_file",
+    }
+)
+
+
+def inactive_keys(opts: dict[str, Any]) -> list[str]:
+    """Keys set in the block that this version accepts but does not act on."""
+    return sorted(NOT_YET_ACTIVE & set(opts.get(MODULE_KEY) or {}))
+
+
 def _normalise(raw: dict[str, Any]) -> dict[str, Any]:
     values = dict(raw)
     if "address" in values and "host" not in values:

@@ -53,3 +53,11 @@ def test_tls_files_checked(tmp_path):
     crt = tmp_path / "c.pem"
     crt.write_text("x")
     assert load(port=1, ssl_crt=str(crt)).tls is True
+
+
+def test_not_yet_active_keys_are_reported():
+    from salt_ext_rest.config import inactive_keys
+
+    opts = {"rest_ext": {"port": 1, "disable_ssl": True, "websockets": True, "cors_origin": "*"}}
+    load_config(opts)
+    assert inactive_keys(opts) == ["cors_origin", "websockets"]
