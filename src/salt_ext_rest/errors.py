@@ -98,7 +98,10 @@ def from_salt_exception(exc: BaseException) -> RestError | None:
         return ServiceUnavailable("The Salt master is not available")
     if isinstance(exc, salt.exceptions.SaltClientTimeout):
         return GatewayTimeout("Timed out waiting for the Salt master")
-    if isinstance(exc, salt.exceptions.SaltInvocationError | salt.exceptions.SaltClientError):
+    if isinstance(exc, salt.exceptions.SaltClientError):
+        # LocalClient wraps "master not responding / not contactable" in SaltClientError.
+        return ServiceUnavailable("The Salt master did not answer")
+    if isinstance(exc, salt.exceptions.SaltInvocationError):
         return BadRequest(_first_line(exc))
     return None
 

@@ -12,6 +12,7 @@ import functools
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 EAUTH_KEYS = ("username", "password", "eauth")
+REACHABLE_TTL = 1.0
 
 
 class SaltGateway:
@@ -35,6 +37,7 @@ class SaltGateway:
     def __init__(self, opts: dict[str, Any], threads: int = 32, auth_threads: int = 4) -> None:
         self.opts = opts
         self._local = threading.local()
+        self._reachable_at = -REACHABLE_TTL
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="rest_ext-salt")
         # eauth (PAM, LDAP, deliberately slow failures) gets its own pool, so a burst
         # of bad logins never delays token checks or jobs.
@@ -69,6 +72,28 @@ class SaltGateway:
         """Salt's own cheap check: the master's IPC sockets exist."""
         ipc = "publish_pull.ipc" if self.opts.get("transport") == "tcp" else "workers.ipc"
         return os.path.exists(os.path.join(self.opts["sock_dir"], ipc))
+
+    async def master_reachable(self) -> bool:
+        """Does the master accept connections on its ``ret_port``? Cached for a second.
+
+        A dead master leaves its IPC files behind, and Salt's clients then retry for
+        over a minute; a refused connection here answers 503 at once instead.
+        """
+        now = time.monotonic()
+        if now - self._reachable_at < REACHABLE_TTL:
+            return True
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(
+            str(self.opts.get("interface", "")), str(self.opts.get("interface"))
+        )
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, int(self.opts.get("ret_port", 4506))), 2.0
+            )
+        except (OSError, asyncio.TimeoutError):
+            return False
+        writer.close()
+        self._reachable_at = now
+        return True
 
     # -- tokens and eauth ----------------------------------------------------------
     async def mint_token(self, creds: Credentials, token_expire: Any = None) -> dict[str, Any]:

@@ -42,6 +42,7 @@ def test_render_yaml_and_json():
         (salt.exceptions.SaltReqTimeoutError("x"), 503),
         (salt.exceptions.SaltClientTimeout("x"), 504),
         (salt.exceptions.SaltInvocationError("bad\nsecond line"), 400),
+        (salt.exceptions.SaltClientError("Salt request timed out. The master..."), 503),
     ],
 )
 def test_salt_exceptions_map_to_statuses(exc, status):

@@ -11,7 +11,7 @@ from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.authz import authorize
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.dispatch import Many
-from salt_ext_rest.errors import Forbidden
+from salt_ext_rest.errors import Forbidden, ServiceUnavailable
 from salt_ext_rest.lowstate.chunks import as_chunks, normalise, strip_credentials
 
 Identify = Callable[[dict[str, Any]], Awaitable[Identity]]
@@ -50,6 +50,8 @@ async def run_lowstate(
 
 
 async def _run_chunk(context: ApiContext, identity: Identity, chunk: dict[str, Any]) -> list[Any]:
+    if not await context.gateway.master_reachable():
+        raise ServiceUnavailable("The Salt master is not available")
     # Salt sees only the token: passwords never travel in a publish (REFERENCE.md S2).
     low = {**strip_credentials(chunk), "token": identity.token}
     try:
