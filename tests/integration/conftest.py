@@ -23,6 +23,7 @@ import pathlib
 
 import pytest
 from pytestshellutils.utils import ports
+
 from tests.support import config as cfg
 from tests.support.saltapi import api_started, salt_api_daemon, start_api
 from tests.support.stack import master_factory, minion_factory, salt_stack

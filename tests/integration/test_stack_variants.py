@@ -3,6 +3,7 @@
 import time
 
 import pytest
+
 from tests.support.api import ApiClient
 from tests.support.config import ENABLED_CLIENTS
 
