@@ -59,9 +59,9 @@ def pick_ports(api_port: int | None) -> dict[str, int]:
         for sock, wanted in zip(socks, (0, 0, api_port or 8000), strict=True):
             try:
                 sock.bind((HOST, wanted))
-            except OSError:
+            except OSError as exc:
                 if api_port:
-                    raise DemoError(f"port {api_port} on {HOST} is in use") from None
+                    raise DemoError(f"cannot listen on {HOST}:{api_port}: {exc.strerror}") from None
                 sock.bind((HOST, 0))
         publish, ret, api = (sock.getsockname()[1] for sock in socks)
     return {"publish_port": publish, "ret_port": ret, "api_port": api}
@@ -89,7 +89,8 @@ def build_configs(tmp: Path, module: str, ports: dict[str, int], secret: str):
         "api_pidfile": under("run", "salt-api.pid"),
         "netapi_enable_clients": CLIENTS, "sharedsecret": secret,
         "external_auth": {EAUTH: {USERNAME: [".*", "@runner", "@wheel", "@jobs"]}},
-        module: {"port": ports["api_port"], "host": HOST, "disable_ssl": True},
+        module: {"port": ports["api_port"], "disable_ssl": True,
+                 "address" if module == "rest_tornado" else "host": HOST},
     })  # fmt: skip
     roles["minion"].update({
         "id": MINION_ID, "master": HOST, "master_port": ports["ret_port"],
@@ -223,10 +224,9 @@ def _killpg(pgid: int, signum: int) -> None:
 
 
 def _running(proc: psutil.Process) -> bool:
-    try:
+    with contextlib.suppress(psutil.Error):
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
+    return False
 
 
 def _say(message: str) -> None:

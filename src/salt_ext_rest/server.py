@@ -12,6 +12,7 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.process
 
+from salt_ext_rest import logredact
 from salt_ext_rest.config import RestConfig, inactive_keys, load_config
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.http.app import make_app
@@ -34,6 +35,7 @@ def ssl_context(config: RestConfig) -> ssl.SSLContext | None:
 
 def serve(opts: dict[str, Any]) -> None:
     """Entry point called by the loader module in salt-api's netapi process."""
+    logredact.install()
     config = load_config(opts)
     for key in inactive_keys(opts):
         log.warning("rest_ext: option %r is accepted but has no effect in this version", key)

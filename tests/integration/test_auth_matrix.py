@@ -10,10 +10,9 @@ import secrets
 import time
 
 import pytest
-import salt.auth
-import salt.config
 
 from tests.support.api import ApiClient
+from tests.support.tokens import master_opts, store_expired_token
 
 pytestmark = [pytest.mark.integration]
 
@@ -31,30 +30,15 @@ BAD_CASES = ["no_credentials", "wrong_password", "random_token", "path_token", "
 
 
 @pytest.fixture(scope="module")
-def master_opts(salt_master):
-    return salt.config.master_config(salt_master.config_file)
+def expired_token(salt_master):
+    return store_expired_token(salt_master)
 
 
 @pytest.fixture(scope="module")
-def expired_token(master_opts):
-    """A real token in the master's token store whose expiry has passed."""
-    token = secrets.token_hex(32)
-    now = time.time()
-    tdata = {
-        "token": token,
-        "name": "saltdev",
-        "eauth": "sharedsecret",
-        "start": now - 100,
-        "expire": now - 10,
-    }
-    salt.auth.LoadAuth(master_opts).cache.store("tokens", token, tdata)
-    return token
-
-
-@pytest.fixture(scope="module")
-def path_token_victim(master_opts):
+def path_token_victim(salt_master):
     """The file a path-like token ``../../x`` would reach in the token store."""
-    path = os.path.normpath(os.path.join(master_opts["cachedir"], "tokens", "../../x.p"))
+    cachedir = master_opts(salt_master)["cachedir"]
+    path = os.path.normpath(os.path.join(cachedir, "tokens", "../../x.p"))
     with open(path, "w") as handle:
         handle.write("must survive")
     yield path

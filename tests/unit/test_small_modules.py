@@ -87,3 +87,17 @@ def test_identity_token_data_round_trip():
         "groups": ["g"],
     }
     assert Identity.from_token_data(tdata, "salt").token_data() == tdata
+
+
+def test_log_filter_redacts_token_like_values():
+    import logging
+
+    from salt_ext_rest.logredact import RedactingFilter
+
+    token = "ab" * 32
+    record = logging.LogRecord("x", logging.WARNING, "f", 1, "Token %r dropped", (token,), None)
+    RedactingFilter().filter(record)
+    assert token not in record.getMessage() and "<redacted>" in record.getMessage()
+    jid = logging.LogRecord("x", logging.INFO, "f", 1, "job %s", ("20261125204042081030",), None)
+    RedactingFilter().filter(jid)
+    assert "20261125204042081030" in jid.getMessage()
