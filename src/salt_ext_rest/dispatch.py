@@ -4,7 +4,8 @@ Most clients go through :class:`salt.netapi.NetapiClient`, so results have exact
 rest_cherrypy's shapes (R3, R10). Two clients are handled here instead:
 
 * ``local`` honours ``timeout`` and can report the minions that did not return
-  (by default a silent minion is ``False``, as in Salt's ``LocalClient.cmd``;
+  (by default a silent minion shows as in Salt's ``LocalClient.cmd``: Salt's
+  "Minion did not return" text, or ``False``;
   ``report_missing: true`` turns the chunk's result into
   ``{"return", "minions", "missing", "jid"}`` with only real returns in ``return``);
 * ``wheel_async`` is authorized here, then started locally under a jid generated
@@ -59,25 +60,31 @@ class Dispatcher:
             kwargs = {**call.get("kwargs", {}), "listen": True}
             timeout = client._get_timeout(low.get("timeout"))
             pub = client.run_job(*call.get("args", ()), **kwargs)
-            returns = self._gather(client, pub, timeout, low) if pub else {}
+            returns, silent = self._gather(client, pub, timeout, low) if pub else ({}, {})
         expected = sorted(pub.get("minions", [])) if pub else []
-        missing = sorted(set(expected) - set(returns))
+        missing = sorted((set(expected) - set(returns)) | set(silent))
         if not chunk.get("report_missing"):
-            # Salt's LocalClient.cmd (and so rest_cherrypy) reports a silent minion as False.
-            return {**returns, **dict.fromkeys(missing, False)}
+            # Salt's LocalClient.cmd shape (so rest_cherrypy's): Salt's "did not return"
+            # text for a silent minion, False for one never heard of.
+            return {**dict.fromkeys(missing, False), **silent, **returns}
         jid = pub.get("jid") if pub else None
         return {"return": returns, "minions": expected, "missing": missing, "jid": jid}
 
     @staticmethod
-    def _gather(client: Any, pub: dict[str, Any], timeout: float, low: dict[str, Any]) -> dict:
+    def _gather(
+        client: Any, pub: dict[str, Any], timeout: float, low: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(real returns, Salt's placeholders for minions that did not return)."""
         returns: dict[str, Any] = {}
+        silent: dict[str, Any] = {}
         extra = {k: v for k, v in low.items() if k in CREDENTIAL_KEYS}
         for event in client.get_cli_event_returns(
             pub["jid"], pub["minions"], timeout, low["tgt"], low.get("tgt_type", "glob"), **extra
         ):
             for mid, data in (event or {}).items():
-                returns[mid] = data if low.get("full_return") else data.get("ret", {})
-        return returns
+                value = data if low.get("full_return") else data.get("ret", {})
+                (silent if data.get("out") == "no_return" else returns)[mid] = value
+        return returns, silent
 
     def _wheel_async(self, chunk: dict[str, Any]) -> dict[str, str]:
         username = self._authorize_wheel(chunk)

@@ -51,6 +51,24 @@ def test_expired_token_is_refused(stack):
     client.run(ping, expect=401)
 
 
+def test_silent_minion_is_reported(stack):
+    client = ApiClient(stack.url)
+    (minion,) = stack.minions
+    minion.terminate()
+    try:
+        chunk = {"client": "local", "tgt": "*", "fun": "test.ping", "timeout": 2}
+        client.login(stack.credentials)  # this stack's tokens live TOKEN_EXPIRE seconds
+        (default,) = client.run(chunk)  # Salt's LocalClient.cmd shape, as rest_cherrypy
+        assert list(default) == [minion.id]
+        assert default[minion.id] is False or default[minion.id].startswith("Minion did not")
+        client.login(stack.credentials)
+        (report,) = client.run({**chunk, "report_missing": True})
+        assert report["return"] == {} and report["missing"] == [minion.id]
+        assert report["minions"] == [minion.id] and report["jid"].isdigit()
+    finally:
+        minion.start()
+
+
 def test_master_down_is_503(stack):
     client = ApiClient(stack.url)
     client.login(stack.credentials)
