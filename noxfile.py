@@ -49,14 +49,14 @@ def _pytest(session: nox.Session, default_paths: list[str]) -> None:
 def tests(session: nox.Session) -> None:
     """Unit and integration tests (what scripts/test runs after lint and mypy)."""
     _install_project(session, "tests,docs", "requirements/tests.txt")
-    _pytest(session, ["tests/unit", "tests/integration"])
+    _pytest(session, ["tests/unit", "tests/functional", "tests/integration"])
 
 
 @nox.session
 def unit(session: nox.Session) -> None:
     """Unit tests only."""
     _install_project(session, "tests,docs", "requirements/tests.txt")
-    _pytest(session, ["tests/unit"])
+    _pytest(session, ["tests/unit", "tests/functional"])
 
 
 @nox.session

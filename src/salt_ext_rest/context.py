@@ -39,10 +39,14 @@ class ApiContext:
 
     @classmethod
     def build(
-        cls, opts: dict[str, Any], config: RestConfig, pm: pluggy.PluginManager | None = None
+        cls,
+        opts: dict[str, Any],
+        config: RestConfig,
+        pm: pluggy.PluginManager | None = None,
+        gateway: SaltGateway | None = None,
     ):
         """Build the context and collect what plugins contribute (once, at startup)."""
-        gateway = SaltGateway(opts, config.thread_pool, config.auth_thread_pool)
+        gateway = gateway or SaltGateway(opts, config.thread_pool, config.auth_thread_pool)
         context = cls(
             opts=opts,
             config=config,

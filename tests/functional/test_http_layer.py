@@ -1,0 +1,160 @@
+"""The HTTP layer in-process, without Salt daemons: a stand-in gateway replaces Salt.
+
+What needs a master, minions and salt-api is in tests/integration; these tests pin
+down request handling that does not: negotiation, body limits, token pre-checks,
+cookies and error bodies.
+"""
+
+import json
+import secrets
+import time
+
+from tornado.testing import AsyncHTTPTestCase
+
+from salt_ext_rest.config import load_config
+from salt_ext_rest.context import ApiContext
+from salt_ext_rest.dispatch import Dispatcher
+from salt_ext_rest.gateway import SaltGateway
+from salt_ext_rest.http.app import make_app
+from salt_ext_rest.plugins.manager import make_plugin_manager
+
+
+class StandInGateway(SaltGateway):
+    """Salt replaced: one password, an in-memory token store, jobs echoed back."""
+
+    def __init__(self, opts):
+        super().__init__(opts, threads=2, auth_threads=1)
+        self.tokens, self.lookups, self.chunks = {}, [], []
+
+    async def mint_token(self, creds, token_expire=None):
+        if creds.password != "good":
+            return {}
+        token = secrets.token_hex(32)
+        now = time.time()
+        self.tokens[token] = {
+            "token": token,
+            "name": creds.username,
+            "eauth": creds.eauth,
+            "start": now,
+            "expire": now + 60,
+        }
+        return self.tokens[token]
+
+    async def get_token(self, token):
+        self.lookups.append(token)
+        return self.tokens.get(token, {})
+
+    async def revoke_token(self, token):
+        self.tokens.pop(token, None)
+
+    async def permissions(self, tdata):
+        return ["test.*"]
+
+    async def master_reachable(self):
+        return True
+
+    async def call(self, func, *args, **kwargs):
+        if getattr(func, "__func__", None) is Dispatcher.run:
+            self.chunks.append(args[0])
+            return {"echo": args[0]["fun"]}
+        return func(*args, **kwargs)
+
+
+OPTS = {
+    "netapi_enable_clients": ["local", "runner"],
+    "external_auth": {"auto": {"*": ["test.*"]}},
+    "hash_type": "sha256",
+    "sock_dir": "/nonexistent",
+    "rest_ext": {"port": 1, "disable_ssl": True, "max_request_body_size": 2048},
+}
+
+
+class HttpLayerTest(AsyncHTTPTestCase):
+    def get_app(self):
+        self.gateway = StandInGateway(OPTS)
+        pm = make_plugin_manager(load_entry_points=False)
+        self.context = ApiContext.build(OPTS, load_config(OPTS), pm=pm, gateway=self.gateway)
+        return make_app(self.context)
+
+    def request(self, path, method="GET", body=None, headers=None):
+        return self.fetch(path, method=method, body=body, headers=headers or {}, raise_error=False)
+
+    def login(self):
+        body = json.dumps({"username": "u", "password": "good", "eauth": "auto"})
+        response = self.request("/login", "POST", body, {"Content-Type": "application/json"})
+        assert response.code == 200, response.body
+        return json.loads(response.body)["return"][0]["token"], response
+
+    def test_login_sets_token_header_and_hardened_cookie(self):
+        token, response = self.login()
+        assert response.headers["X-Auth-Token"] == token
+        cookie = response.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+
+    def test_lowstate_reaches_salt_with_the_token_and_no_password(self):
+        token, _ = self.login()
+        chunk = {"client": "local", "tgt": "*", "fun": "test.ping", "password": "x"}
+        response = self.request(
+            "/",
+            "POST",
+            json.dumps(chunk),
+            {"X-Auth-Token": token, "Content-Type": "application/json"},
+        )
+        assert json.loads(response.body) == {"return": [{"echo": "test.ping"}]}
+        (sent,) = self.gateway.chunks
+        assert sent["token"] == token and "password" not in sent
+
+    def test_malformed_tokens_never_reach_the_token_store(self):
+        for token in ("../../x", "a" * 63, "z" * 64, "' OR 1=1"):
+            response = self.request("/", "POST", "{}", {"X-Auth-Token": token})
+            assert response.code in (400, 401)
+        chunk = json.dumps({"client": "local", "tgt": "*", "fun": "test.ping"})
+        for token in ("../../x", "a" * 63):
+            headers = {"X-Auth-Token": token, "Content-Type": "application/json"}
+            response = self.request("/", "POST", chunk, headers)
+            assert response.code == 401
+            assert response.headers["WWW-Authenticate"] == "Session"
+        assert self.gateway.lookups == []
+
+    def test_406_is_decided_before_the_body_or_credentials(self):
+        response = self.request("/", "POST", "not even json", {"Accept": "text/csv"})
+        assert response.code == 406
+        assert self.gateway.chunks == [] and self.gateway.lookups == []
+
+    def test_declared_oversized_body_is_refused_with_413(self):
+        response = self.request("/", "POST", "x" * 4096, {"Content-Type": "application/json"})
+        assert response.code == 413
+        assert json.loads(response.body)["status"] == 413
+
+    def test_yaml_errors_when_yaml_is_asked_for(self):
+        response = self.request("/nowhere", headers={"Accept": "application/x-yaml"})
+        assert response.code == 404
+        assert response.headers["Content-Type"] == "application/x-yaml"
+        assert b"status: 404" in response.body
+
+    def test_disabled_client_refused_before_authentication(self):
+        chunk = json.dumps({"client": "wheel", "fun": "key.list_all"})
+        response = self.request("/", "POST", chunk, {"Content-Type": "application/json"})
+        assert response.code == 400
+        assert b"Client disabled: 'wheel'" in response.body
+
+    def test_logout_revokes(self):
+        token, _ = self.login()
+        assert self.request("/logout", "POST", "", {"X-Auth-Token": token}).code == 200
+        assert token not in self.gateway.tokens
+        assert self.request("/logout", "POST", "", {"X-Auth-Token": token}).code == 401
+
+    def test_run_revokes_the_token_it_minted_for_inline_credentials(self):
+        chunk = {
+            "client": "local",
+            "tgt": "*",
+            "fun": "test.ping",
+            "username": "u",
+            "password": "good",
+            "eauth": "auto",
+        }
+        response = self.request(
+            "/run", "POST", json.dumps([chunk]), {"Content-Type": "application/json"}
+        )
+        assert response.code == 200
+        assert self.gateway.tokens == {}
