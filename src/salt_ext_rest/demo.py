@@ -30,6 +30,7 @@ HOST = "127.0.0.1"
 CLIENTS = ["local", "local_async", "local_batch", "local_subset",
            "runner", "runner_async", "wheel", "wheel_async"]  # fmt: skip
 GRACE = 10.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: terminal closed
 BIN = Path(sys.executable).parent
 
 
@@ -57,6 +58,7 @@ def pick_ports(api_port: int | None) -> dict[str, int]:
     with contextlib.ExitStack() as stack:
         socks = [stack.enter_context(socket.socket()) for _ in range(3)]
         for sock, wanted in zip(socks, (0, 0, api_port or 8000), strict=True):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do
             try:
                 sock.bind((HOST, wanted))
             except OSError as exc:
@@ -116,10 +118,9 @@ class Demo:
             (self.tmp / sub).mkdir(parents=True, exist_ok=True)
         roles = build_configs(self.tmp, self.args.module, self.ports, self.secret)
         for name, values in roles.items():
-            # JSON is YAML; the file holds the shared secret, so only the owner reads it.
             path = self.conf / name
-            path.touch(mode=0o600)
-            path.write_text(json.dumps(values, indent=2) + "\n")
+            path.touch(mode=0o600)  # it holds the shared secret
+            path.write_text(json.dumps(values, indent=2) + "\n")  # JSON is YAML
 
     def start(self, name: str) -> None:
         """Start ``salt-<name> -c <conf>`` in its own process group."""
@@ -190,7 +191,6 @@ class Demo:
 
 
 def _family(procs: list[subprocess.Popen]) -> list[psutil.Process]:
-    """The live processes in ``procs`` and all their descendants."""
     found = []
     for proc in procs:
         with contextlib.suppress(psutil.Error):
@@ -268,15 +268,16 @@ Press Ctrl-C to stop.""", flush=True)  # fmt: skip
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # KeyboardInterrupt
+    for signum in STOP_SIGNALS:  # even if inherited as ignored (e.g. started with "&")
+        signal.signal(signum, signal.default_int_handler)  # raises KeyboardInterrupt
     code, demo = 0, None
     try:
         demo = Demo(args)
         demo.write_configs()
         for name in ("master", "minion", "api"):
-            _say(f"starting salt-{name}")
             demo.start(name)
-        _say(f"waiting for the master, minion '{MINION_ID}' and {args.module} on {demo.url}")
+        _say(f"started salt-master, salt-minion '{MINION_ID}' and salt-api ({args.module} "
+             f"on {demo.url}); waiting until they answer")  # fmt: skip
         demo.wait_ready()
         print_info(demo, started)
         demo.serve(args.timeout)
@@ -286,8 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for signum in STOP_SIGNALS:  # a second Ctrl-C must not cut the cleanup short
+            signal.signal(signum, signal.SIG_IGN)
         if demo is not None:
             _say("stopping" + (f"; keeping {demo.tmp}" if args.keep else ""))
             demo.cleanup()
