@@ -142,8 +142,7 @@ class Demo:
     def check_alive(self) -> None:
         for name, proc in self.procs.items():
             if proc.poll() is not None:
-                raise DemoError(f"salt-{name} exited with status {proc.returncode}\n"
-                                + self.tail(name))  # fmt: skip
+                raise DemoError(f"salt-{name} exited ({proc.returncode})\n{self.tail(name)}")
 
     def minion_up(self) -> bool:
         if not (self.tmp / "pki" / "master" / "minions" / MINION_ID).exists():
@@ -156,8 +155,9 @@ class Demo:
             return False
 
     def api_up(self) -> bool:
+        no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         try:
-            with urllib.request.urlopen(self.url + "/", timeout=5):
+            with no_proxy.open(self.url + "/", timeout=5):
                 return True
         except urllib.request.HTTPError:
             return True  # an HTTP answer, whatever the status, means the API is up

@@ -7,6 +7,7 @@ checks the demo's process handling on its own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -45,21 +46,28 @@ def _started_by(proc: subprocess.Popen) -> list[psutil.Process]:
     return psutil.Process(proc.pid).children(recursive=True)
 
 
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _describe(proc: psutil.Process) -> str:
+    try:
+        return f"{proc.pid}: {' '.join(proc.cmdline())}"
+    except psutil.Error:
+        return str(proc.pid)
+
+
 def _leftovers(known: list[psutil.Process], pgids: set[int], tmpdir: str) -> list[str]:
-    """Live processes the demo started: known pids, its process groups, its config dir."""
-    found = {}
-    for proc in known:
-        if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
-            found[proc.pid] = proc
-    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
-        try:
-            if proc.info["status"] == psutil.STATUS_ZOMBIE:
-                continue
+    """Live processes the demo started: known pids, its process groups, its temp dir."""
+    candidates = list(known)
+    for proc in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
             if os.getpgid(proc.pid) in pgids or tmpdir in " ".join(proc.info["cmdline"] or []):
-                found[proc.pid] = proc
-        except (psutil.Error, ProcessLookupError):
-            continue
-    return [f"{pid}: {' '.join(proc.cmdline())}" for pid, proc in found.items()]
+                candidates.append(proc)
+    return sorted({_describe(proc) for proc in candidates if _alive(proc)})
 
 
 @pytest.fixture
@@ -75,7 +83,8 @@ def demo():
                 proc.wait(STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 for child in _started_by(proc):
-                    child.kill()
+                    with contextlib.suppress(psutil.Error):
+                        child.kill()
                 proc.kill()
                 proc.wait()
 
@@ -90,7 +99,9 @@ def test_demo_serves_the_api_and_stops_cleanly(demo):
     pgids = set(info["pids"].values())
     assert pgids, "the demo reported no daemon pids"
 
-    login = requests.post(
+    http = requests.Session()
+    http.trust_env = False  # loopback: never through an http_proxy from the environment
+    login = http.post(
         info["url"] + "/login",
         json={k: info[k] for k in ("username", "password", "eauth")},
         headers={"Accept": "application/json"},
@@ -100,7 +111,7 @@ def test_demo_serves_the_api_and_stops_cleanly(demo):
     token = login.json()["return"][0]["token"]
     assert token
 
-    ping = requests.post(
+    ping = http.post(
         info["url"] + "/",
         json=[{"client": "local", "tgt": "*", "fun": "test.ping"}],
         headers={"Accept": "application/json", "X-Auth-Token": token},
