@@ -53,6 +53,13 @@ class RestConfig:
     log_access_file: str | None = None
     log_error_file: str | None = None
     cookie_samesite: str = "Lax"
+    event_visibility: str = "all"
+    event_replay_size: int = 1000
+    event_queue_size: int = 1000
+    event_heartbeat: float = 15.0
+    stream_recheck_interval: float = 5.0
+    formatted_job_history: int = 100
+    formatted_job_timeout: float = 0.0
     plugins: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -68,6 +75,9 @@ _INT_KEYS = (
     "auth_thread_pool",
     "login_max_inflight",
     "max_request_body_size",
+    "event_replay_size",
+    "event_queue_size",
+    "formatted_job_history",
 )
 
 
@@ -75,7 +85,6 @@ _INT_KEYS = (
 # (streams, webhooks, static app, CORS, stats, log files) are not active yet.
 NOT_YET_ACTIVE = frozenset(
     {
-        "websockets",
         "cors_origin",
         "webhook_url",
         "webhook_disable_auth",

@@ -12,10 +12,12 @@ import pluggy
 from salt_ext_rest.auth.identity import Authenticator
 from salt_ext_rest.auth.tokens import TokenFormat
 from salt_ext_rest.authz import Policy
-from salt_ext_rest.config import RestConfig
+from salt_ext_rest.config import ConfigError, RestConfig
 from salt_ext_rest.dispatch import Dispatcher
 from salt_ext_rest.errors import RestError
+from salt_ext_rest.events.bus import EventBus
 from salt_ext_rest.events.formatters import EventFormatter
+from salt_ext_rest.events.visibility import VisibilityPolicy
 from salt_ext_rest.gateway import SaltGateway
 from salt_ext_rest.lowstate.validation import LowstateValidator
 from salt_ext_rest.plugins.manager import make_plugin_manager
@@ -36,6 +38,8 @@ class ApiContext:
     policies: list[Policy] = field(default_factory=list)
     validator: LowstateValidator | None = None
     formatters: dict[str, EventFormatter] = field(default_factory=dict)
+    visibility: dict[str, VisibilityPolicy] = field(default_factory=dict)
+    bus: EventBus | None = None
 
     @classmethod
     def build(
@@ -64,7 +68,21 @@ class ApiContext:
         for group in hook.rest_event_formatters(context=context):
             for formatter in group:
                 context.formatters.setdefault(formatter.name, formatter)
+        for group in hook.rest_event_visibility(context=context):
+            for policy in group:
+                context.visibility.setdefault(policy.name, policy)
+        if config.event_visibility not in context.visibility:
+            known = ", ".join(sorted(context.visibility))
+            raise ConfigError(f"'event_visibility': unknown policy; available: {known}")
         return context
+
+    def start_events(self) -> EventBus:
+        """Subscribe to the master event bus (once per process, on the running loop)."""
+        if self.bus is None:
+            config = self.config
+            self.bus = EventBus(self.opts, config.event_replay_size, config.event_queue_size)
+            self.bus.start()
+        return self.bus
 
     @property
     def enabled_clients(self) -> list[str]:

@@ -54,6 +54,7 @@ def serve(opts: dict[str, Any]) -> None:
 
 async def _serve(opts: dict[str, Any], config: RestConfig, sockets: list, tls: Any) -> None:
     context = ApiContext.build(opts, config)
+    context.start_events()
     server = tornado.httpserver.HTTPServer(
         make_app(context),
         ssl_options=tls,
@@ -75,4 +76,6 @@ async def _serve(opts: dict[str, Any], config: RestConfig, sockets: list, tls: A
         await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_GRACE)
     except asyncio.TimeoutError:
         log.warning("rest_ext: connections still open after %ss; closing", SHUTDOWN_GRACE)
+    if context.bus is not None:
+        await context.bus.stop()
     context.close()

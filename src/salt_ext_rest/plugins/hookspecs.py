@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from salt_ext_rest.context import ApiContext
     from salt_ext_rest.errors import RestError
     from salt_ext_rest.events.formatters import EventFormatter
+    from salt_ext_rest.events.visibility import VisibilityPolicy
 
 
 @hookspec
@@ -59,9 +60,22 @@ def rest_policies(context: ApiContext) -> Sequence[Policy]:
 
 @hookspec
 def rest_event_formatters(context: ApiContext) -> Sequence[EventFormatter]:
-    """Return event formatters: objects with a ``name`` and ``format(event) -> str | None``.
+    """Return event formatters: objects with ``name``, ``media_type`` and
+    ``format(event) -> str | None`` (``event`` has ``id``, ``tag``, ``data``, ``stamp``).
 
-    A stream chooses its formatter by name (``?format=``); ``None`` skips an event.
+    A stream chooses its formatter by name (``?format=`` or the ``format`` of a
+    ``subscribe`` message); ``None`` skips an event. Event data is already redacted.
+    Built-ins: ``raw``, ``sse``, ``cloudevents`` (and the stateful ``formatted`` view).
+    """
+
+
+@hookspec
+def rest_event_visibility(context: ApiContext) -> Sequence[VisibilityPolicy]:
+    """Return visibility policies: objects with ``name`` and
+    ``async prepare(identity) -> predicate(event) -> bool``.
+
+    The ``event_visibility`` setting names the policy used for every stream.
+    Built-ins: ``all`` (default) and ``acl``.
     """
 
 

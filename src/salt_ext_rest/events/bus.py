@@ -1,0 +1,149 @@
+"""One subscription to the master event bus per worker process, fanned out.
+
+Events are redacted once, numbered ``<epoch>-<seq>`` (the epoch is per process, so a
+resume id from another process or an earlier run is recognised as foreign), kept in
+a bounded replay buffer and offered to every subscription without waiting on any.
+When the bus connection drops (master restart) the client reconnects by itself and
+every subscriber gets a notice that events may have been missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections import deque
+from typing import Any
+
+import salt.transport.base
+import salt.utils.event
+
+from salt_ext_rest.auth.identity import Identity
+from salt_ext_rest.events.redact import redact
+from salt_ext_rest.events.subscription import BusEvent, Matcher, Subscription
+
+log = logging.getLogger(__name__)
+
+NOTICE_PREFIX = "salt/netapi/rest_ext/stream/"
+
+
+class EventBus:
+    def __init__(self, opts: dict[str, Any], replay_size: int = 1000, queue_size: int = 1000):
+        self.opts = opts
+        self.epoch = secrets.token_hex(4)
+        self.queue_size = queue_size
+        self.replay: deque[BusEvent] = deque(maxlen=replay_size)
+        self.subscriptions: set[Subscription] = set()
+        self.received = 0
+        self.connected = asyncio.Event()
+        self._seq = 0
+        self._task: asyncio.Task | None = None
+        self._client: Any = None
+        self._ever_connected = False
+
+    # -- lifecycle -----------------------------------------------------------------
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        for sub in list(self.subscriptions):
+            sub.close("the server is shutting down", 1001)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._client is not None:
+            self._client.close()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._client = salt.transport.base.ipc_publish_client("master", self.opts, io_loop=loop)
+        await self._client.connect(
+            connect_callback=self._on_connect, disconnect_callback=self._on_disconnect
+        )
+        while True:
+            raw = await self._client.recv()
+            if raw:
+                self._publish_raw(raw)
+
+    async def _on_connect(self, _connected: bool) -> None:
+        if self._ever_connected:
+            log.warning("rest_ext: reconnected to the master event bus")
+            self.notice("reconnected", {"reason": "event bus reconnected", "missed": True})
+        self._ever_connected = True
+        self.connected.set()
+
+    async def _on_disconnect(self) -> None:
+        log.warning("rest_ext: lost the master event bus; reconnecting")
+        self.connected.clear()
+        self.notice("disconnected", {"reason": "event bus connection lost", "missed": True})
+
+    # -- fan-out -------------------------------------------------------------------
+    def _publish_raw(self, raw: bytes) -> None:
+        try:
+            tag, data = salt.utils.event.SaltEvent.unpack(raw)
+        except Exception:  # a malformed event must never stop the bus
+            log.warning("rest_ext: dropped an event that could not be decoded")
+            return
+        self.publish(tag, data if isinstance(data, dict) else {"data": data})
+
+    def publish(self, tag: str, data: dict[str, Any]) -> BusEvent:
+        self.received += 1
+        event = BusEvent(self._next_id(), str(tag), redact(data), stamp=time.time())
+        self.replay.append(event)
+        for sub in tuple(self.subscriptions):
+            sub.offer(event)
+        return event
+
+    def notice(self, kind: str, data: dict[str, Any]) -> None:
+        """A stream notice (not from the bus): to every subscriber, never replayed."""
+        event = BusEvent(
+            self._next_id(), NOTICE_PREFIX + kind, data, notice=True, stamp=time.time()
+        )
+        for sub in tuple(self.subscriptions):
+            sub.offer(event)
+
+    def _next_id(self) -> str:
+        self._seq += 1
+        return f"{self.epoch}-{self._seq}"
+
+    # -- subscribing ---------------------------------------------------------------
+    def subscribe(
+        self, identity: Identity | None, matcher: Matcher, last_id: str | None = None
+    ) -> Subscription:
+        """A new subscription, first fed what it missed after ``last_id`` (if resumable)."""
+        sub = Subscription(identity, matcher, self.queue_size)
+        if last_id:
+            self._replay_into(sub, last_id)
+        self.subscriptions.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self.subscriptions.discard(sub)
+
+    def _replay_into(self, sub: Subscription, last_id: str) -> None:
+        epoch, _, seq = last_id.partition("-")
+        first = self.replay[0] if self.replay else None
+        if epoch != self.epoch or not seq.isdigit():
+            reason = "resume id is from another server process or an earlier run"
+        elif first is not None and int(seq) + 1 < int(first.id.split("-")[1]):
+            reason = "resume id is older than the replay buffer"
+        else:
+            for event in self.replay:
+                if int(event.id.split("-")[1]) > int(seq):
+                    sub.offer(event)
+            return
+        sub.offer(
+            BusEvent(self._next_id(), NOTICE_PREFIX + "resume_incomplete",
+                     {"reason": reason, "missed": True, "last_event_id": last_id}, notice=True)
+        )  # fmt: skip
+
+    def close_token(self, token: str, reason: str) -> int:
+        """Close every subscription authenticated by ``token`` (logout)."""
+        closed = 0
+        for sub in tuple(self.subscriptions):
+            if sub.identity is not None and sub.identity.token == token:
+                sub.close(reason, 1008)
+                closed += 1
+        return closed

@@ -1,0 +1,79 @@
+"""Opening a stream: visibility for the caller, filters, resume, and a guard that ends
+the stream when the caller's token expires or is revoked (REFERENCE.md S9)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from salt_ext_rest.auth.identity import Identity
+from salt_ext_rest.errors import BadRequest, ServiceUnavailable
+from salt_ext_rest.events.filters import EventFilter
+from salt_ext_rest.events.formatters import EventFormatter
+from salt_ext_rest.events.subscription import Subscription
+
+if TYPE_CHECKING:
+    from salt_ext_rest.context import ApiContext
+
+CLOSE_POLICY = 1008
+
+
+@dataclass
+class Stream:
+    """A subscription plus what ends it; ``close()`` when the client goes away."""
+
+    context: ApiContext
+    subscription: Subscription
+    formatter: EventFormatter
+    guard: asyncio.Task | None = field(default=None, repr=False)
+
+    def close(self) -> None:
+        if self.guard is not None:
+            self.guard.cancel()
+        self.subscription.close("client closed the stream")
+        if self.context.bus is not None:
+            self.context.bus.unsubscribe(self.subscription)
+
+
+def formatter_for(context: ApiContext, name: str | None, default: str) -> EventFormatter:
+    chosen = name or default
+    if chosen not in context.formatters:
+        known = ", ".join(sorted(context.formatters))
+        raise BadRequest(f"Unknown event format {chosen!r}; available: {known}", path="format")
+    return context.formatters[chosen]
+
+
+async def open_stream(
+    context: ApiContext,
+    identity: Identity,
+    event_filter: EventFilter,
+    formatter: EventFormatter,
+    last_id: str | None = None,
+) -> Stream:
+    if context.bus is None:
+        raise ServiceUnavailable("The event stream is not available")
+    policy = context.visibility[context.config.event_visibility]
+    visible = await policy.prepare(identity)
+
+    def matcher(event) -> bool:
+        return event_filter.matches(event) and visible(event)
+
+    sub = context.bus.subscribe(identity, matcher, last_id)
+    stream = Stream(context, sub, formatter)
+    stream.guard = asyncio.get_running_loop().create_task(_guard(context, sub, identity))
+    return stream
+
+
+async def _guard(context: ApiContext, sub: Subscription, identity: Identity) -> None:
+    """Close ``sub`` when the token expires, or within an interval of its revocation."""
+    interval = context.config.stream_recheck_interval
+    while sub.closed is None:
+        remaining = identity.expire - time.time()
+        if remaining <= 0:
+            sub.close("token expired", CLOSE_POLICY)
+            return
+        await asyncio.sleep(min(interval, remaining))
+        if sub.closed is None and not await context.gateway.get_token(identity.token):
+            sub.close("token expired or revoked", CLOSE_POLICY)

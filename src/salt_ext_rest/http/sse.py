@@ -1,0 +1,93 @@
+"""``GET /events``: Server-Sent Events in rest_cherrypy's framing (REFERENCE.md R5).
+
+``retry: 400`` first, then per event ``id:``, ``tag:`` and ``data: {"tag", "data"}``
+and a blank line; ``: keepalive`` comments when idle. Filters: ``?tag=`` (globs),
+``?jid=``, ``?minion=``; ``?format=`` picks another payload formatter. Resume with the
+``Last-Event-ID`` header (browsers send it on reconnect) or ``?last_event_id=``.
+Authentication: ``X-Auth-Token`` or the ``session_id`` cookie; never the query string.
+"""
+
+from __future__ import annotations
+
+import tornado.iostream
+
+from salt_ext_rest.errors import BadRequest
+from salt_ext_rest.events.filters import EventFilter
+from salt_ext_rest.events.service import Stream, formatter_for, open_stream
+from salt_ext_rest.events.subscription import BusEvent, StreamClosed
+from salt_ext_rest.http import render
+from salt_ext_rest.http.base import ApiHandler
+
+BATCH = 256
+TOKEN_PARAMS = ("token", "salt_token", "session_id", "x-auth-token")
+
+
+class EventsHandler(ApiHandler):
+    def prepare(self) -> None:
+        accept = self.request.headers.get("Accept", "")
+        if "text/event-stream" in accept:
+            self.media = render.JSON  # errors are JSON; the stream is text/event-stream
+            return
+        super().prepare()
+
+    async def get(self) -> None:
+        if any(name.lower() in TOKEN_PARAMS for name in self.request.arguments):
+            raise BadRequest(
+                "Tokens are not accepted in the query string: use the X-Auth-Token header "
+                "or the session_id cookie"
+            )
+        identity = await self.identify()
+        event_filter = EventFilter.from_query(self.request.arguments)
+        formatter = formatter_for(self.context, self.get_query_argument("format", None), "raw")
+        last_id = self.request.headers.get("Last-Event-ID") or self.get_query_argument(
+            "last_event_id", None
+        )
+        stream = await open_stream(self.context, identity, event_filter, formatter, last_id)
+        try:
+            await self._pump(stream)
+        except tornado.iostream.StreamClosedError:
+            pass  # the client went away
+        finally:
+            stream.close()
+
+    async def _pump(self, stream: Stream) -> None:
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")
+        self.write("retry: 400\n\n")
+        await self.flush()
+        heartbeat = self.context.config.event_heartbeat
+        sub = stream.subscription
+        while True:
+            try:
+                event = await sub.next(timeout=heartbeat)
+            except StreamClosed as closed:
+                self._write_event(stream, _closing_event(closed))
+                await self.flush()
+                return
+            if event is None:
+                self.write(": keepalive\n\n")
+            else:
+                self._write_event(stream, event)
+                for _ in range(min(sub.backlog(), BATCH)):
+                    queued = await sub.next(timeout=0)
+                    if queued is not None:
+                        self._write_event(stream, queued)
+            await self.flush()
+
+    def _write_event(self, stream: Stream, event: BusEvent) -> None:
+        payload = stream.formatter.format(event)
+        if payload is None:
+            return
+        lines = "".join(f"data: {line}\n" for line in payload.splitlines() or [""])
+        id_line = f"id: {event.id}\n" if event.id else ""
+        self.write(f"{id_line}tag: {event.tag}\n{lines}\n")
+
+
+def _closing_event(closed: StreamClosed) -> BusEvent:
+    return BusEvent(
+        id="",
+        tag="salt/netapi/rest_ext/stream/closed",
+        data={"reason": closed.reason, "code": closed.code},
+        notice=True,
+    )

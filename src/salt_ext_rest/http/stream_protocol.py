@@ -1,0 +1,148 @@
+"""``/stream``: rest_ext's own WebSocket protocol, with no token in the URL.
+
+Authenticate with ``X-Auth-Token``, the ``session_id`` cookie, or a first message
+``{"type": "auth", "token": "..."}`` (within 10 s). Then, as JSON messages:
+
+* ``{"type": "subscribe", "id": "s1", "tags": [...], "jids": [...], "minions": [...],
+  "format": "raw", "resume": "<event id>"}`` → ``{"type": "subscribed", "id": "s1"}``
+  then ``{"type": "event", "subscription": "s1", "id", "tag", "event"}`` per event;
+* ``{"type": "unsubscribe", "id": "s1"}`` → ``{"type": "unsubscribed", "id": "s1"}``;
+* ``{"type": "ping"}`` → ``{"type": "pong"}``.
+
+Problems come back as ``{"type": "error", "status", "message"}``; a subscription cut
+off (slow consumer) as ``{"type": "closed", "subscription", "reason", "code"}``. When
+the token expires or is revoked, the connection closes with 1008.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from salt_ext_rest.auth.backends import authenticate
+from salt_ext_rest.auth.identity import Credentials
+from salt_ext_rest.context import ApiContext
+from salt_ext_rest.errors import BadRequest, RestError
+from salt_ext_rest.events.filters import EventFilter
+from salt_ext_rest.events.service import CLOSE_POLICY
+from salt_ext_rest.events.subscription import StreamClosed
+from salt_ext_rest.http.websockets import EventSocket
+
+AUTH_TIMEOUT = 10.0
+MAX_SUBSCRIPTIONS = 16
+
+
+class StreamSocket(EventSocket):
+    def initialize(self, context: ApiContext, format: str = "raw", wait_ready: bool = True):
+        super().initialize(context, format, wait_ready)
+        self._auth_timer: asyncio.TimerHandle | None = None
+
+    def requires_credentials(self) -> bool:
+        return False
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        if self.identity is not None:
+            self.send({"type": "ready", "user": self.identity.name})
+        else:
+            loop = asyncio.get_running_loop()
+            self._auth_timer = loop.call_later(AUTH_TIMEOUT, self._auth_timeout)
+
+    def _auth_timeout(self) -> None:
+        if self.identity is None:
+            self.close(CLOSE_POLICY, "authentication required")
+
+    def send(self, message: dict[str, Any]) -> None:
+        if self.ws_connection is not None and not self.ws_connection.is_closing():
+            self.write_message(json.dumps(message, default=str))
+
+    async def on_message(self, message: str | bytes) -> None:
+        try:
+            msg = json.loads(message)
+            if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+                raise ValueError
+        except ValueError:
+            return self.send(
+                {"type": "error", "status": 400, "message": "send JSON objects with a 'type'"}
+            )
+        try:
+            await self.handle(msg)
+        except RestError as error:
+            self.send({"type": "error", "status": error.status, "message": error.message})
+
+    async def handle(self, msg: dict[str, Any]) -> None:
+        kind = msg["type"]
+        if kind == "ping":
+            return self.send({"type": "pong", "id": msg.get("id")})
+        if kind == "auth":
+            return await self.handle_auth(msg)
+        if self.identity is None:
+            raise BadRequest("authenticate first: {'type': 'auth', 'token': ...}")
+        if kind == "subscribe":
+            return self.handle_subscribe(msg)
+        if kind == "unsubscribe":
+            return self.handle_unsubscribe(msg)
+        raise BadRequest(f"unknown message type {kind!r}")
+
+    async def handle_auth(self, msg: dict[str, Any]) -> None:
+        if self.identity is not None:
+            raise BadRequest("already authenticated")
+        token = msg.get("token")
+        identity = await authenticate(
+            self.context, Credentials(token=str(token or ""), source="message")
+        )
+        if identity is None:
+            self.close(CLOSE_POLICY, "authentication failed")
+            return
+        self.identity = identity
+        if self._auth_timer is not None:
+            self._auth_timer.cancel()
+        self.send({"type": "ready", "user": identity.name})
+
+    def handle_subscribe(self, msg: dict[str, Any]) -> None:
+        key = str(msg.get("id") or "default")
+        if key in self.pumps:
+            raise BadRequest(f"subscription {key!r} exists")
+        if len(self.pumps) >= MAX_SUBSCRIPTIONS:
+            raise BadRequest(f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection")
+        event_filter = EventFilter.from_message(msg)
+        fmt = msg.get("format") or "raw"
+        resume = msg.get("resume")
+        self.start(key, event_filter, str(fmt), str(resume) if resume else None)
+        self.send({"type": "subscribed", "id": key})
+
+    def handle_unsubscribe(self, msg: dict[str, Any]) -> None:
+        key = str(msg.get("id") or "default")
+        task = self.pumps.pop(key, None)
+        if task is None:
+            raise BadRequest(f"no subscription {key!r}")
+        task.cancel()
+        self.send({"type": "unsubscribed", "id": key})
+
+    def frame(self, key: str, event: Any, message: str) -> str:
+        try:
+            payload: Any = json.loads(message)
+        except ValueError:
+            payload = message
+        return json.dumps(
+            {
+                "type": "event",
+                "subscription": key,
+                "id": event.id,
+                "tag": event.tag,
+                "event": payload,
+            }
+        )
+
+    def stream_closed(self, key: str, closed: StreamClosed) -> None:
+        if closed.code == CLOSE_POLICY:
+            self.close(closed.code, closed.reason[:120])
+            return
+        self.send(
+            {"type": "closed", "subscription": key, "reason": closed.reason, "code": closed.code}
+        )
+
+    def send_error_message(self, key: str, error: RestError) -> None:
+        self.send(
+            {"type": "error", "subscription": key, "status": error.status, "message": error.message}
+        )

@@ -1,0 +1,127 @@
+"""Stream clients for tests: SSE and WebSocket readers on asyncio, and a bus firer."""
+
+import asyncio
+import json
+import time
+
+import salt.utils.event
+import tornado.httpclient
+import tornado.websocket
+
+from tests.support.tokens import master_opts
+
+
+def parse_sse(text):
+    """Complete SSE messages in ``text`` → (messages, rest). A message is a dict of fields."""
+    messages = []
+    while "\n\n" in text:
+        block, text = text.split("\n\n", 1)
+        fields = {}
+        for line in block.split("\n"):
+            if line.startswith(":") or ":" not in line:
+                continue
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            fields[name] = fields[name] + "\n" + value if name in fields else value
+        if fields:
+            messages.append(fields)
+    return messages, text
+
+
+class SseReader:
+    """Reads ``GET /events`` into ``messages`` (dicts with id/tag/data/retry)."""
+
+    def __init__(self, url, token=None, query="", headers=None):
+        self.url = f"{url}/events{query}"
+        self.headers = {"Accept": "text/event-stream", **(headers or {})}
+        if token:
+            self.headers["X-Auth-Token"] = token
+        self.messages = []
+        self._buffer = ""
+        self.task = None
+        self.error = None
+
+    def _on_chunk(self, chunk):
+        self._buffer += chunk.decode("utf-8")
+        messages, self._buffer = parse_sse(self._buffer)
+        self.messages.extend(messages)
+
+    async def _run(self, timeout):
+        client = tornado.httpclient.AsyncHTTPClient(force_instance=True)
+        request = tornado.httpclient.HTTPRequest(
+            self.url, headers=self.headers, streaming_callback=self._on_chunk,
+            request_timeout=timeout, connect_timeout=10,
+        )  # fmt: skip
+        try:
+            await client.fetch(request, raise_error=False)
+        except Exception as exc:  # timeouts end the read
+            self.error = exc
+        finally:
+            client.close()
+
+    def start(self, timeout=120):
+        self.task = asyncio.get_running_loop().create_task(self._run(timeout))
+        return self
+
+    def events(self, prefix=""):
+        return [json.loads(m["data"]) for m in self.messages if m.get("tag", "").startswith(prefix)]
+
+    def stop(self):
+        if self.task:
+            self.task.cancel()
+
+
+class WsReader:
+    """Reads a WebSocket into ``frames``; sends ``hello`` first when given."""
+
+    def __init__(self, url, hello="websocket client ready", headers=None):
+        self.url = url.replace("http://", "ws://", 1)
+        self.hello = hello
+        self.headers = headers or {}
+        self.frames = []
+        self.close_code = None
+        self.close_reason = None
+        self.conn = None
+        self.task = None
+
+    async def connect(self):
+        request = tornado.httpclient.HTTPRequest(self.url, headers=self.headers)
+        self.conn = await tornado.websocket.websocket_connect(request)
+        if self.hello is not None:
+            await self.conn.write_message(self.hello)
+        self.task = asyncio.get_running_loop().create_task(self._read())
+        return self
+
+    async def _read(self):
+        while True:
+            message = await self.conn.read_message()
+            if message is None:
+                self.close_code, self.close_reason = self.conn.close_code, self.conn.close_reason
+                return
+            self.frames.append(message)
+
+    async def send(self, obj):
+        await self.conn.write_message(json.dumps(obj))
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+        if self.task:
+            self.task.cancel()
+
+
+def fire_events(master, tag_prefix, count, payload=None):
+    """Fire ``count`` events ``<tag_prefix>/<n>`` onto ``master``'s event bus (blocking)."""
+    opts = master_opts(master)
+    with salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=False) as event:
+        for n in range(count):
+            event.fire_event({"n": n, **(payload or {})}, f"{tag_prefix}/{n}")
+
+
+async def wait_until(predicate, timeout=60, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(interval)
+    return predicate()
