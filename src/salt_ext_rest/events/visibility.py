@@ -50,7 +50,13 @@ class AclVisibility:
 
     def __init__(self, context: ApiContext) -> None:
         self.context = context
-        self._ckminions = salt.utils.minions.CkMinions(context.opts)
+        self._ckminions_instance: salt.utils.minions.CkMinions | None = None
+
+    @property
+    def _ckminions(self) -> salt.utils.minions.CkMinions:
+        if self._ckminions_instance is None:
+            self._ckminions_instance = salt.utils.minions.CkMinions(self.context.opts)
+        return self._ckminions_instance
 
     async def prepare(self, identity: Identity) -> Predicate:
         gateway = self.context.gateway
