@@ -20,6 +20,8 @@ session master, use ``start_extra_api``.
 
 import functools
 import pathlib
+import subprocess
+import sys
 
 import pytest
 from pytestshellutils.utils import ports
@@ -164,3 +166,23 @@ def salt_stack_factory(salt_factories, netapi_module):
     ``stack.minions``). See :func:`tests.support.stack.salt_stack`.
     """
     return functools.partial(salt_stack, salt_factories, netapi_module=netapi_module)
+
+
+PLUGIN_DIR = REPO_ROOT / "tests" / "plugin_example"
+
+
+def _pip(*args):
+    command = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args]
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+
+
+@pytest.fixture(scope="session")
+def example_plugin_installed():
+    """The example third-party plugin, pip-installed as a user would (removed afterwards).
+
+    salt-api reads entry points when it starts: only APIs started after this fixture
+    see the plugin.
+    """
+    _pip("install", "--no-deps", "--no-build-isolation", str(PLUGIN_DIR))
+    yield
+    _pip("uninstall", "-y", "rest-ext-example-plugin")

@@ -1,8 +1,5 @@
 """Third-party plugins through entry points, and startup validation of the rest_ext block."""
 
-import pathlib
-import subprocess
-import sys
 
 import pytest
 
@@ -11,7 +8,6 @@ from tests.support.saltapi import api_start_failure
 
 pytestmark = [pytest.mark.integration]
 
-PLUGIN_DIR = pathlib.Path(__file__).resolve().parents[1] / "plugin_example"
 PLUGIN_CONF = {
     "plugins": {
         "example": {
@@ -21,19 +17,6 @@ PLUGIN_CONF = {
         }
     }
 }
-
-
-def pip(*args):
-    command = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args]
-    subprocess.run(command, check=True, capture_output=True, timeout=300)
-
-
-@pytest.fixture(scope="module")
-def example_plugin_installed():
-    """Install the example plugin package (as a user would, with pip) for this module."""
-    pip("install", "--no-deps", "--no-build-isolation", str(PLUGIN_DIR))
-    yield
-    pip("uninstall", "-y", "rest-ext-example-plugin")
 
 
 @pytest.fixture(scope="module")

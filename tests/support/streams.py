@@ -64,7 +64,11 @@ class SseReader:
         return self
 
     def events(self, prefix=""):
-        return [json.loads(m["data"]) for m in self.messages if m.get("tag", "").startswith(prefix)]
+        return [
+            json.loads(m["data"])
+            for m in self.messages
+            if "data" in m and m.get("tag", "").startswith(prefix)
+        ]
 
     def stop(self):
         if self.task:

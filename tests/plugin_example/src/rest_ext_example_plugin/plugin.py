@@ -58,3 +58,23 @@ def rest_policies(context):
     if not settings(context).get("enabled"):
         return []
     return [NoGlobForUser(settings(context).get("no_glob_users", []))]
+
+
+class ShoutFormatter:
+    """``?format=shout``: the tag in capitals and the event data's keys, as JSON."""
+
+    name = "shout"
+    media_type = "application/json"
+
+    def format(self, event):
+        import json
+
+        if event.tag.endswith("/skip"):
+            return None
+        return json.dumps({"TAG": event.tag.upper(), "keys": sorted(event.data)})
+
+
+@hookimpl
+def rest_event_formatters(context):
+    # Formatters are harmless to offer whether or not the plugin is enabled.
+    return [ShoutFormatter()]

@@ -1,0 +1,110 @@
+"""Event streams: a third-party formatter, the acl visibility policy, a master restart."""
+
+import asyncio
+import json
+import time
+import uuid
+
+import pytest
+
+from tests.integration.test_plugins_and_config import PLUGIN_CONF
+from tests.support.api import ApiClient
+from tests.support.saltapi import start_api
+from tests.support.streams import SseReader, fire_events, wait_until
+
+pytestmark = [pytest.mark.integration]
+
+
+def test_third_party_formatter(
+    example_plugin_installed, salt_master, netapi_module, api_credentials
+):
+    prefix = f"test/fmt/{uuid.uuid4().hex[:8]}"
+    with start_api(salt_master, PLUGIN_CONF, netapi_module=netapi_module) as api:
+        token = ApiClient(api.url).login(api_credentials)["token"]
+
+        async def scenario():
+            reader = SseReader(api.url, token, f"?tag={prefix}/*&format=shout").start()
+            await asyncio.sleep(0.5)
+            fire_events(salt_master, prefix, 2)
+            await wait_until(lambda: len(reader.messages) >= 3, timeout=30)
+            reader.stop()
+            return reader
+
+        reader = asyncio.run(scenario())
+        unknown = ApiClient(api.url, token=token).get("/events?format=nope")
+    payloads = [json.loads(m["data"]) for m in reader.messages if "data" in m]
+    assert payloads == [{"TAG": f"{prefix}/{n}".upper(), "keys": ["_stamp", "n"]} for n in (0, 1)]
+    assert unknown.status_code == 400 and "shout" in unknown.json()["message"]
+
+
+def test_acl_policy_hides_other_users_jobs(
+    salt_minion, salt_minion_2, salt_master, netapi_module, api_credentials, limited_credentials
+):
+    conf = {"event_visibility": "acl"}
+    with start_api(salt_master, conf, netapi_module=netapi_module) as api:
+        admin = ApiClient(api.url)
+        admin.login(api_credentials)
+        limited = ApiClient(api.url)
+        limited_token = limited.login(limited_credentials)["token"]
+
+        async def scenario():
+            reader = SseReader(api.url, limited_token, "?tag=salt/job/*").start()
+            await asyncio.sleep(0.5)
+            run = asyncio.get_running_loop().run_in_executor
+            hidden = await run(
+                None, admin.run, {"client": "local_async", "tgt": "*", "fun": "grains.items"}
+            )
+            seen = await run(
+                None, admin.run, {"client": "local_async", "tgt": "*", "fun": "test.ping"}
+            )
+            own = await run(
+                None,
+                limited.run,
+                {"client": "local_async", "tgt": "*", "fun": "test.echo", "arg": ["x"]},
+            )
+            assert all(r[0] for r in (hidden, seen, own)), (hidden, seen, own)
+            jids = {"hidden": hidden[0]["jid"], "seen": seen[0]["jid"], "own": own[0]["jid"]}
+
+            def returned(jid):
+                return sum(f"salt/job/{jid}/ret/" in e["tag"] for e in reader.events()) >= 2
+
+            await wait_until(lambda: returned(jids["seen"]) and returned(jids["own"]), timeout=60)
+            await asyncio.sleep(1.0)
+            reader.stop()
+            return reader, jids
+
+        reader, jids = asyncio.run(scenario())
+    tags = [e["tag"] for e in reader.events()]
+    assert any(jids["seen"] in tag for tag in tags)
+    assert any(jids["own"] in tag for tag in tags)
+    assert not any(jids["hidden"] in tag for tag in tags)
+
+
+def test_stream_survives_a_master_restart(salt_stack_factory):
+    with salt_stack_factory({}) as stack:
+        token = ApiClient(stack.url).login(stack.credentials)["token"]
+        prefix = f"test/restart/{uuid.uuid4().hex[:8]}"
+
+        async def scenario():
+            reader = SseReader(stack.url, token).start(timeout=240)
+            await asyncio.sleep(0.5)
+            run = asyncio.get_running_loop().run_in_executor
+            await run(None, fire_events, stack.master, f"{prefix}/before", 1)
+            await wait_until(lambda: reader.events(f"{prefix}/before"), timeout=30)
+            await run(None, stack.master.terminate)
+            await run(None, stack.master.start)
+            reconnected = "salt/netapi/rest_ext/stream/reconnected"
+            await wait_until(lambda: reader.events(reconnected), timeout=90)
+            deadline = time.monotonic() + 60
+            while not reader.events(f"{prefix}/after") and time.monotonic() < deadline:
+                await run(None, fire_events, stack.master, f"{prefix}/after", 1)
+                await asyncio.sleep(1)
+            reader.stop()
+            return reader
+
+        reader = asyncio.run(scenario())
+    tags = [e["tag"] for e in reader.events()]
+    assert "salt/netapi/rest_ext/stream/disconnected" in tags
+    notice = reader.events("salt/netapi/rest_ext/stream/reconnected")[0]
+    assert notice["data"]["missed"] is True
+    assert reader.events(f"{prefix}/after"), "no events after the master restart"
