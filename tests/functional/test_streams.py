@@ -1,0 +1,85 @@
+"""WebSocket streams in-process: a bus fed by the test instead of a master."""
+
+import asyncio
+import json
+
+from tornado.testing import AsyncHTTPTestCase, gen_test
+from tornado.websocket import websocket_connect
+
+from salt_ext_rest.config import load_config
+from salt_ext_rest.context import ApiContext
+from salt_ext_rest.events.bus import EventBus
+from salt_ext_rest.http.app import make_app
+from salt_ext_rest.plugins.manager import make_plugin_manager
+from tests.functional.test_http_layer import OPTS, StandInGateway
+
+WS_OPTS = {**OPTS, "rest_ext": {**OPTS["rest_ext"], "websockets": True}}
+
+
+class StreamTest(AsyncHTTPTestCase):
+    def get_app(self):
+        self.gateway = StandInGateway(WS_OPTS)
+        pm = make_plugin_manager(load_entry_points=False)
+        self.context = ApiContext.build(WS_OPTS, load_config(WS_OPTS), pm=pm, gateway=self.gateway)
+        self.context.bus = EventBus(WS_OPTS)  # not started: the test publishes
+        return make_app(self.context)
+
+    async def token(self):
+        from salt_ext_rest.auth.identity import Credentials
+
+        tdata = await self.gateway.mint_token(
+            Credentials(username="u", password="good", eauth="auto")
+        )
+        return tdata["token"]
+
+    async def connect(self, path):
+        url = f"ws://127.0.0.1:{self.get_http_port()}{path}"
+        return await websocket_connect(url)
+
+    async def wait_subscribed(self, count=1):
+        for _ in range(200):
+            if len(self.context.bus.subscriptions) >= count:
+                return
+            await asyncio.sleep(0.01)
+
+    @gen_test
+    async def test_all_events_frames_after_ready(self):
+        conn = await self.connect(f"/all_events/{await self.token()}")
+        conn.write_message("websocket client ready")
+        await self.wait_subscribed()
+        self.context.bus.publish("t/1", {"x": 1, "token": "secret"})
+        frame = json.loads(await conn.read_message())
+        assert frame == {"tag": "t/1", "data": {"x": 1, "token": "<redacted>"}}
+
+    @gen_test
+    async def test_slow_subscriber_is_closed_with_1013_and_a_reason(self):
+        conn = await self.connect(f"/all_events/{await self.token()}")
+        conn.write_message("websocket client ready")
+        await self.wait_subscribed()
+        (sub,) = self.context.bus.subscriptions
+        sub.close("subscriber too slow: more than 1000 events behind", 1013)
+        assert await conn.read_message() is None
+        assert conn.close_code == 1013 and "too slow" in conn.close_reason
+
+    @gen_test
+    async def test_cherrypy_ws_frames(self):
+        conn = await self.connect(f"/ws/{await self.token()}")
+        conn.write_message("websocket client ready")
+        await self.wait_subscribed()
+        self.context.bus.publish("t/2", {"y": 2})
+        frame = await conn.read_message()
+        assert frame.startswith("data: ") and frame.endswith("\n\n")
+        assert json.loads(frame[6:]) == {"tag": "t/2", "data": {"y": 2}}
+
+    @gen_test
+    async def test_stream_protocol_rejects_bad_messages_and_unknown_formats(self):
+        conn = await self.connect("/stream")
+        conn.write_message(json.dumps({"type": "auth", "token": await self.token()}))
+        assert json.loads(await conn.read_message())["type"] == "ready"
+        conn.write_message("not json")
+        assert json.loads(await conn.read_message())["status"] == 400
+        conn.write_message(json.dumps({"type": "subscribe", "id": "a", "format": "nope"}))
+        replies = [json.loads(await conn.read_message()) for _ in range(2)]
+        assert {r["type"] for r in replies} == {"subscribed", "error"}
+        conn.write_message(json.dumps({"type": "subscribe", "tags": [""]}))
+        assert json.loads(await conn.read_message())["status"] == 400

@@ -1,0 +1,111 @@
+import asyncio
+import json
+
+import pytest
+
+from salt_ext_rest.events.bus import NOTICE_PREFIX, EventBus
+from salt_ext_rest.events.filters import EventFilter
+from salt_ext_rest.events.formatters import CherrypyWsFormatter, CloudEventsFormatter
+from salt_ext_rest.events.redact import redact
+from salt_ext_rest.events.subscription import BusEvent, StreamClosed, Subscription
+
+
+def event(tag, **data):
+    return BusEvent("e-1", tag, data)
+
+
+def test_redact_any_depth_case_insensitive():
+    data = {"a": 1, "Password": "p", "x": [{"token": "t"}, {"headers": {"Authorization": "b"}}]}
+    assert redact(data) == {
+        "a": 1,
+        "Password": "<redacted>",
+        "x": [{"token": "<redacted>"}, {"headers": {"Authorization": "<redacted>"}}],
+    }
+    assert redact({"key": "rootkey", "keys": ["k"]}) == {"key": "<redacted>", "keys": ["k"]}
+
+
+def test_filters_tag_jid_minion():
+    job = event("salt/job/123/ret/m1", jid="123", id="m1")
+    assert EventFilter.build(tags=["salt/job/*"]).matches(job)
+    assert not EventFilter.build(tags=["salt/key"]).matches(job)
+    assert EventFilter.build(jids=["123"]).matches(job)
+    assert not EventFilter.build(jids=["999"]).matches(job)
+    assert EventFilter.build(minions=["m1"]).matches(job)
+    assert EventFilter.build(minions=["m1"]).matches(event("salt/job/5/new", minions=["m1", "m2"]))
+    assert not EventFilter.build(minions=["m3"]).matches(job)
+    assert EventFilter().matches(job)
+
+
+def test_filter_values_are_checked():
+    from salt_ext_rest.errors import BadRequest
+
+    with pytest.raises(BadRequest):
+        EventFilter.build(tags=[""])
+    with pytest.raises(BadRequest):
+        EventFilter.from_message({"tags": [1]})
+
+
+def test_subscription_overflow_closes_only_that_subscriber():
+    async def scenario():
+        slow = Subscription(None, lambda e: True, maxsize=3)
+        fast = Subscription(None, lambda e: True, maxsize=3)
+        for n in range(4):
+            slow.offer(event(f"t/{n}"))
+            fast.offer(event(f"t/{n}"))
+            await fast.next(timeout=0)
+        with pytest.raises(StreamClosed) as info:
+            await slow.next()
+        return info.value, fast
+
+    closed, fast = asyncio.run(scenario())
+    assert closed.code == 1013 and "too slow" in closed.reason
+    assert fast.closed is None and fast.delivered == 4
+
+
+def test_bus_orders_replays_and_flags_foreign_resume_ids():
+    async def scenario():
+        bus = EventBus({}, replay_size=3, queue_size=100)
+        ids = [bus.publish(f"t/{n}", {"n": n}).id for n in range(5)]
+        resumed = bus.subscribe(None, lambda e: True, last_id=ids[2])
+        too_old = bus.subscribe(None, lambda e: True, last_id=ids[0])
+        foreign = bus.subscribe(None, lambda e: True, last_id="beef-1")
+        bus.publish("t/5", {"n": 5})
+        got = [(await resumed.next(0)).tag for _ in range(3)]
+        return got, await too_old.next(0), await foreign.next(0), await foreign.next(0)
+
+    got, too_old, foreign, live = asyncio.run(scenario())
+    assert got == ["t/3", "t/4", "t/5"]
+    assert too_old.tag == NOTICE_PREFIX + "resume_incomplete" and "older" in too_old.data["reason"]
+    assert foreign.tag == NOTICE_PREFIX + "resume_incomplete" and foreign.data["missed"]
+    assert live.tag == "t/5"
+
+
+def test_bus_redacts_and_close_token():
+    async def scenario():
+        from salt_ext_rest.auth.identity import Identity
+
+        bus = EventBus({})
+        me = Identity(name="u", eauth="auto", token="a" * 64)
+        sub = bus.subscribe(me, lambda e: True)
+        bus.publish("t", {"password": "x"})
+        got = await sub.next(0)
+        assert bus.close_token("a" * 64, "logged out") == 1
+        with pytest.raises(StreamClosed):
+            await sub.next(0)
+        return got
+
+    assert asyncio.run(scenario()).data == {"password": "<redacted>"}
+
+
+def test_malformed_raw_event_is_dropped_not_raised():
+    bus = EventBus({})
+    bus._publish_raw(b"garbage-without-separator\x00\xff")
+    assert bus.received in (0, 1)
+
+
+def test_formatters():
+    ev = BusEvent("ab-1", "salt/job/1/new", {"fun": "test.ping"}, stamp=0)
+    assert CherrypyWsFormatter().format(ev).startswith('data: {"tag":"salt/job/1/new"')
+    cloud = json.loads(CloudEventsFormatter("salt-master/m").format(ev))
+    assert cloud["specversion"] == "1.0" and cloud["id"] == "ab-1" and cloud["subject"] == ev.tag
+    assert cloud["time"] == "1970-01-01T00:00:00Z"
