@@ -2,7 +2,9 @@
 
 ``retry: 400`` first, then per event ``id:``, ``tag:`` and ``data: {"tag", "data"}``
 and a blank line; ``: keepalive`` comments when idle. Filters: ``?tag=`` (globs),
-``?jid=``, ``?minion=``; ``?format=`` picks another payload formatter. Resume with the
+``?jid=``, ``?minion=``; ``?format=`` picks another payload formatter
+(``formatted``: the minions/jobs view of :mod:`salt_ext_rest.events.formatted`, a
+snapshot on every connect, no resume). Resume with the
 ``Last-Event-ID`` header (browsers send it on reconnect) or ``?last_event_id=``.
 Authentication: ``X-Auth-Token`` or the ``session_id`` cookie; never the query string.
 """
@@ -38,17 +40,30 @@ class EventsHandler(ApiHandler):
             )
         identity = await self.identify()
         event_filter = EventFilter.from_query(self.request.arguments)
-        formatter = formatter_for(self.context, self.get_query_argument("format", None), "raw")
-        last_id = self.request.headers.get("Last-Event-ID") or self.get_query_argument(
-            "last_event_id", None
-        )
-        stream = await open_stream(self.context, identity, event_filter, formatter, last_id)
+        fmt = self.get_query_argument("format", None)
+        if fmt == "formatted" and self.context.view is not None:
+            # the minions/jobs view: a snapshot on every (re)connect, no resume ids
+            stream = await self.context.view.open_stream(identity, event_filter, suffix="")
+        else:
+            formatter = formatter_for(self.context, fmt, "raw")
+            last_id = self.request.headers.get("Last-Event-ID") or self.get_query_argument(
+                "last_event_id", None
+            )
+            stream = await open_stream(self.context, identity, event_filter, formatter, last_id)
+        self._stream = stream
         try:
             await self._pump(stream)
         except tornado.iostream.StreamClosedError:
             pass  # the client went away
         finally:
             stream.close()
+
+    def on_connection_close(self) -> None:
+        # Stop queueing for a client that went away now, not at the next write.
+        stream = getattr(self, "_stream", None)
+        if stream is not None:
+            stream.close()
+        super().on_connection_close()
 
     async def _pump(self, stream: Stream) -> None:
         self.set_header("Content-Type", "text/event-stream")
