@@ -24,6 +24,16 @@ class BusEvent:
     data: dict[str, Any]
     notice: bool = False
     stamp: float = field(default=0.0, compare=False)
+    # Renderings shared by every subscriber (formatters are pure functions of the event).
+    rendered: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)
+
+    def render(self, key: str, make: Callable[[BusEvent], str | None]) -> str | None:
+        """``make(self)``, computed once per event for all subscribers."""
+        try:
+            return self.rendered[key]
+        except KeyError:
+            value = self.rendered[key] = make(self)
+            return value
 
     def as_dict(self) -> dict[str, Any]:
         return {"tag": self.tag, "data": self.data}

@@ -91,12 +91,18 @@ class EventsHandler(ApiHandler):
             await self.flush()
 
     def _write_event(self, stream: Stream, event: BusEvent) -> None:
-        payload = stream.formatter.format(event)
-        if payload is None:
-            return
-        lines = "".join(f"data: {line}\n" for line in payload.splitlines() or [""])
-        id_line = f"id: {event.id}\n" if event.id else ""
-        self.write(f"{id_line}tag: {event.tag}\n{lines}\n")
+        formatter = stream.formatter
+        frame = event.render(f"sse:{formatter.name}", lambda e: _frame(e, formatter.format(e)))
+        if frame is not None:
+            self.write(frame)
+
+
+def _frame(event: BusEvent, payload: str | None) -> str | None:
+    if payload is None:
+        return None
+    lines = "".join(f"data: {line}\n" for line in payload.splitlines() or [""])
+    id_line = f"id: {event.id}\n" if event.id else ""
+    return f"{id_line}tag: {event.tag}\n{lines}\n"
 
 
 def _closing_event(closed: StreamClosed) -> BusEvent:

@@ -119,20 +119,11 @@ class StreamSocket(EventSocket):
         task.cancel()
         self.send({"type": "unsubscribed", "id": key})
 
-    def frame(self, key: str, event: Any, message: str) -> str:
-        try:
-            payload: Any = json.loads(message)
-        except ValueError:
-            payload = message
-        return json.dumps(
-            {
-                "type": "event",
-                "subscription": key,
-                "id": event.id,
-                "tag": event.tag,
-                "event": payload,
-            }
-        )
+    def frame(self, key: str, event: Any, message: str, formatter: Any) -> str:
+        # JSON payloads are embedded as they are: no parse and re-dump per subscriber.
+        payload = message if formatter.media_type.endswith("json") else json.dumps(message)
+        head = json.dumps({"type": "event", "subscription": key, "id": event.id, "tag": event.tag})
+        return f'{head[:-1]}, "event": {payload}}}'
 
     def stream_closed(self, key: str, closed: StreamClosed) -> None:
         if closed.code == CLOSE_POLICY:

@@ -117,11 +117,12 @@ class EventSocket(tornado.websocket.WebSocketHandler):
             if event is None:
                 self.ping()
                 continue
-            message = stream.formatter.format(event)
+            formatter = stream.formatter
+            message = event.render(formatter.name, formatter.format)
             if message is not None:
-                await self.write_message(self.frame(key, event, message))
+                await self.write_message(self.frame(key, event, message, formatter))
 
-    def frame(self, key: str, event: Any, message: str) -> str:
+    def frame(self, key: str, event: Any, message: str, formatter: Any) -> str:
         return message
 
     def stream_closed(self, key: str, closed: StreamClosed) -> None:
