@@ -44,8 +44,8 @@ class Dispatcher:
         if not self.gateway.master_running():
             raise salt.exceptions.SaltDaemonNotRunning("Salt Master is not available.")
         client = chunk["client"]
-        if client == "local":
-            return self._local(chunk)
+        if client in ("local", "local_async"):
+            return self._with_local_client(chunk)
         if client == "wheel_async":
             return self._wheel_async(chunk)
         result = self.gateway.netapi().run(dict(chunk))
@@ -53,14 +53,30 @@ class Dispatcher:
             return Many(result)
         return result
 
-    def _local(self, chunk: dict[str, Any]) -> Any:
+    def _with_local_client(self, chunk: dict[str, Any]) -> Any:
+        client = self.gateway.local_client()
+        was_listening = client.event.cpub
+        try:
+            if chunk["client"] == "local_async":
+                low = {k: v for k, v in chunk.items() if k != "client"}
+                call = salt.utils.args.format_call(client.run_job, low)
+                return client.run_job(*call.get("args", ()), **call.get("kwargs", {}))
+            return self._local(client, chunk)
+        except BaseException:
+            self.gateway.discard_local_client()
+            raise
+        finally:
+            # As LocalClient.cmd does: stop listening, so no events pile up between calls.
+            if not was_listening and client.event is not None:
+                client.event.close_pub()
+
+    def _local(self, client: Any, chunk: dict[str, Any]) -> Any:
         low = {k: v for k, v in chunk.items() if k not in ("client", "report_missing")}
-        with salt.client.get_local_client(mopts=self.opts) as client:
-            call = salt.utils.args.format_call(client.run_job, low)
-            kwargs = {**call.get("kwargs", {}), "listen": True}
-            timeout = client._get_timeout(low.get("timeout"))
-            pub = client.run_job(*call.get("args", ()), **kwargs)
-            returns, silent = self._gather(client, pub, timeout, low) if pub else ({}, {})
+        call = salt.utils.args.format_call(client.run_job, low)
+        kwargs = {**call.get("kwargs", {}), "listen": True}
+        timeout = client._get_timeout(low.get("timeout"))
+        pub = client.run_job(*call.get("args", ()), **kwargs)
+        returns, silent = self._gather(client, pub, timeout, low) if pub else ({}, {})
         expected = sorted(pub.get("minions", [])) if pub else []
         missing = sorted((set(expected) - set(returns)) | set(silent))
         if not chunk.get("report_missing"):
