@@ -16,6 +16,7 @@ from salt_ext_rest.config import ConfigError, RestConfig
 from salt_ext_rest.dispatch import Dispatcher
 from salt_ext_rest.errors import RestError
 from salt_ext_rest.events.bus import EventBus
+from salt_ext_rest.events.formatted import FormattedView
 from salt_ext_rest.events.formatters import EventFormatter
 from salt_ext_rest.events.visibility import VisibilityPolicy
 from salt_ext_rest.gateway import SaltGateway
@@ -40,6 +41,7 @@ class ApiContext:
     formatters: dict[str, EventFormatter] = field(default_factory=dict)
     visibility: dict[str, VisibilityPolicy] = field(default_factory=dict)
     bus: EventBus | None = None
+    view: FormattedView | None = None
 
     @classmethod
     def build(
@@ -83,6 +85,14 @@ class ApiContext:
             self.bus = EventBus(self.opts, config.event_replay_size, config.event_queue_size)
             self.bus.start()
         return self.bus
+
+    def start_view(self) -> FormattedView:
+        """Start the formatted minions/jobs view (after :meth:`start_events`)."""
+        if self.view is None:
+            self.start_events()
+            self.view = FormattedView(self)
+            self.view.start()
+        return self.view
 
     @property
     def enabled_clients(self) -> list[str]:

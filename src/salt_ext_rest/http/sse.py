@@ -25,6 +25,7 @@ TOKEN_PARAMS = ("token", "salt_token", "session_id", "x-auth-token")
 
 
 class EventsHandler(ApiHandler):
+    long_lived = True  # shutdown does not wait for streams to "finish"
     def prepare(self) -> None:
         accept = self.request.headers.get("Accept", "")
         if "text/event-stream" in accept:

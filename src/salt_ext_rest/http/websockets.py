@@ -37,6 +37,8 @@ READY = "websocket client ready"
 class EventSocket(tornado.websocket.WebSocketHandler):
     """Base for event WebSockets: authenticate, then pump formatted events."""
 
+    long_lived = True  # shutdown does not wait for streams to "finish"
+
     def initialize(self, context: ApiContext, format: str = "raw", wait_ready: bool = True):
         self.context = context
         self.format_name = format

@@ -1,0 +1,288 @@
+"""The formatted minions/jobs view (rest_tornado's ``/formatted_events``, R13).
+
+One :class:`FormattedView` per worker process follows the event bus and keeps the
+state (:mod:`salt_ext_rest.events.formatted_state`). A stream first gets a snapshot,
+``{"minions": {...}}`` then ``{"jobs": {...}}``, then only what changes, in the same
+shapes: partial messages (JSON merge patches keyed by minion id or jid).
+
+Unlike rest_tornado it never publishes a job nor blocks the loop (REFERENCE.md C5):
+grains come from the master's minion data cache, read on the gateway's executor.
+Job history is bounded and never re-sent whole (P7); odd events are skipped (C7).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import salt.cache
+import salt.key
+
+from salt_ext_rest.auth.identity import Identity
+from salt_ext_rest.errors import ServiceUnavailable
+from salt_ext_rest.events.bus import NOTICE_PREFIX
+from salt_ext_rest.events.filters import EventFilter
+from salt_ext_rest.events.formatted_state import Change, ViewState
+from salt_ext_rest.events.formatters import dumps
+from salt_ext_rest.events.service import Stream, _guard
+from salt_ext_rest.events.subscription import BusEvent, StreamClosed, Subscription
+from salt_ext_rest.events.visibility import Predicate
+
+if TYPE_CHECKING:
+    from salt_ext_rest.context import ApiContext
+
+log = logging.getLogger(__name__)
+
+TAG_PREFIX = "salt/netapi/rest_ext/formatted/"
+SWEEP_INTERVAL = 0.5
+LOAD_WAIT = 10.0
+SHUTTING_DOWN = 1001
+
+
+@dataclass(frozen=True)
+class ViewEvent(BusEvent):
+    """A view message; ``text`` is its JSON, rendered once for every stream."""
+
+    text: str = field(default="", compare=False, repr=False)
+
+
+class FormattedFormatter:
+    """The view's message as JSON; rest_tornado ended each frame with a blank line."""
+
+    name = "formatted"
+    media_type = "application/json"
+
+    def __init__(self, suffix: str = "\n\n") -> None:
+        self.suffix = suffix
+
+    def format(self, event: BusEvent) -> str | None:
+        if event.notice:
+            return None
+        return (getattr(event, "text", "") or dumps(event.data)) + self.suffix
+
+
+class ViewSubscription(Subscription):
+    """A stream of view messages. It sits in the bus's subscriptions (so logout and
+    shutdown close it) but takes nothing from the bus: the view :meth:`push`-es."""
+
+    def offer(self, event: BusEvent) -> None:
+        return None
+
+    def push(self, event: BusEvent) -> None:
+        Subscription.offer(self, event)
+
+
+@dataclass
+class Viewer:
+    subscription: ViewSubscription
+    event_filter: EventFilter
+    visible: Predicate
+
+    def allows(self, check: BusEvent) -> bool:
+        try:
+            return self.event_filter.matches(check) and self.visible(check)
+        except Exception:  # a policy failing on odd data hides the entry, nothing more
+            log.debug("rest_ext: formatted view: visibility check failed", exc_info=True)
+            return False
+
+
+def job_timeout(context: ApiContext) -> float:
+    """``formatted_job_timeout``, or (0) the master's ``timeout`` + ``gather_job_timeout``."""
+    if context.config.formatted_job_timeout > 0:
+        return float(context.config.formatted_job_timeout)
+    opts = context.opts
+    return float(opts.get("timeout") or 5) + float(opts.get("gather_job_timeout") or 10)
+
+
+class FormattedView:
+    def __init__(self, context: ApiContext) -> None:
+        self.context = context
+        self.state = ViewState(context.config.formatted_job_history, job_timeout(context))
+        self.viewers: list[Viewer] = []
+        self.loaded = asyncio.Event()
+        self._tasks: set[asyncio.Task] = set()
+        self._grains_wanted: set[str] = set()
+        self._grains_task: asyncio.Task | None = None
+        self._stopping = False
+
+    # -- lifecycle -----------------------------------------------------------------
+    def start(self) -> None:
+        """Follow the bus, load the accepted minions, expire overdue jobs (on the loop)."""
+        assert self.context.bus is not None
+        tap = self.context.bus.subscribe(None, self._on_event)
+        self._spawn(self._follow(tap))
+        self._spawn(self._load())
+        self._spawn(self._sweep())
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for viewer in self.viewers:
+            viewer.subscription.close("the server is shutting down", SHUTTING_DOWN)
+        self.viewers.clear()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _spawn(self, coro: Any) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- feeding -------------------------------------------------------------------
+    async def _follow(self, tap: Subscription) -> None:
+        """Tap the bus: every event is folded in synchronously by the subscription's
+        matcher (which then declines it), so the tap's queue only ever holds notices
+        and cannot overflow. After a bus reconnect the minions are re-read."""
+        bus = self.context.bus
+        assert bus is not None
+        while True:
+            try:
+                while True:
+                    notice = await tap.next()
+                    if notice is not None and notice.tag == NOTICE_PREFIX + "reconnected":
+                        self._spawn(self._load())
+            except StreamClosed as closed:
+                if closed.code == SHUTTING_DOWN or self._stopping:
+                    return
+                log.debug("rest_ext: formatted view: bus tap closed (%s)", closed.reason)
+            finally:
+                bus.unsubscribe(tap)
+            await asyncio.sleep(0.1)
+            tap = bus.subscribe(None, self._on_event)
+
+    def _on_event(self, event: BusEvent) -> bool:
+        try:
+            update = self.state.apply(event, time.monotonic())
+            self._emit(update.changes)
+            if update.grains:
+                self._want_grains(update.grains)
+        except Exception:  # never out of the processor (REFERENCE.md C7)
+            log.debug("rest_ext: formatted view: skipped event %r", event.tag, exc_info=True)
+        return False
+
+    async def _load(self) -> None:
+        try:
+            accepted = await self.context.gateway.call(read_minions, self.context.opts)
+            self._emit(self.state.sync_minions(accepted))
+        except Exception:
+            log.warning("rest_ext: formatted view: could not read the accepted minions",
+                        exc_info=True)  # fmt: skip
+        finally:
+            self.loaded.set()
+
+    def _want_grains(self, mids: set[str]) -> None:
+        self._grains_wanted |= mids
+        if self._grains_task is None or self._grains_task.done():
+            self._grains_task = self._spawn(self._fetch_grains())
+
+    async def _fetch_grains(self) -> None:
+        """Read cached grains for the wanted minions, batching what arrives meanwhile."""
+        while self._grains_wanted:
+            mids, self._grains_wanted = sorted(self._grains_wanted), set()
+            try:
+                found = await self.context.gateway.call(read_grains, self.context.opts, mids)
+            except Exception:
+                log.debug("rest_ext: formatted view: grains read failed", exc_info=True)
+                continue
+            for mid, grains in found.items():
+                self._emit(self.state.set_grains(mid, grains))
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            try:
+                self._emit(self.state.expire_due(time.monotonic()))
+            except Exception:
+                log.debug("rest_ext: formatted view: expiry failed", exc_info=True)
+
+    # -- streams -------------------------------------------------------------------
+    def _emit(self, changes: list[Change]) -> None:
+        if not changes or not self.viewers:
+            return
+        self.viewers = [v for v in self.viewers if v.subscription.closed is None]
+        for change in changes:
+            event: ViewEvent | None = None
+            for viewer in self.viewers:
+                if viewer.allows(change.check):
+                    event = event or view_event(change.message)
+                    viewer.subscription.push(event)
+
+    async def open_stream(
+        self, identity: Identity, event_filter: EventFilter, suffix: str = "\n\n"
+    ) -> Stream:
+        """A stream of the view for ``identity``: snapshot first, then changes.
+
+        ``event_filter`` and the visibility policy apply to each job's
+        ``salt/job/<jid>/new`` event and to ``salt/minion/<id>/start`` for a minion.
+        """
+        context = self.context
+        if context.bus is None:
+            raise ServiceUnavailable("The event stream is not available")
+        policy = context.visibility[context.config.event_visibility]
+        visible = await policy.prepare(identity)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.loaded.wait(), LOAD_WAIT)
+        sub = ViewSubscription(identity, lambda event: True, context.config.event_queue_size)
+        viewer = Viewer(sub, event_filter, visible)
+        self.viewers = [v for v in self.viewers if v.subscription.closed is None]
+        for message in self.state.snapshot(viewer.allows):
+            sub.push(view_event(message))
+        context.bus.subscriptions.add(sub)
+        self.viewers.append(viewer)
+        stream = Stream(context, sub, FormattedFormatter(suffix))
+        stream.guard = asyncio.get_running_loop().create_task(_guard(context, sub, identity))
+        return stream
+
+
+def view_event(message: dict[str, Any]) -> ViewEvent:
+    kind = next(iter(message), "view")
+    return ViewEvent("", TAG_PREFIX + kind, message, stamp=time.time(), text=dumps(message))
+
+
+# -- blocking reads (run on the gateway's executor) ----------------------------------
+_local = threading.local()
+
+
+def _cache(opts: dict[str, Any]) -> Any:
+    cached = getattr(_local, "cache", None)
+    if cached is None or cached[0] is not opts:
+        cached = _local.cache = (opts, salt.cache.factory(opts))
+    return cached[1]
+
+
+def _fetch(cache: Any, bank: str, key: str) -> dict[str, Any]:
+    try:
+        value = cache.fetch(bank, key)
+    except Exception:
+        log.debug("rest_ext: formatted view: cache fetch %s/%s failed", bank, key, exc_info=True)
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def read_grains(opts: dict[str, Any], mids: list[str]) -> dict[str, dict[str, Any]]:
+    """Cached grains per minion (Salt 3008's ``grains`` bank, else 3007's
+    ``minions/<id>`` ``data``); minions without cached grains are left out."""
+    if not opts.get("minion_data_cache", True):
+        return {}
+    cache, found = _cache(opts), {}
+    for mid in mids:
+        grains = _fetch(cache, "grains", mid) or _fetch(cache, f"minions/{mid}", "data").get(
+            "grains"
+        )
+        if isinstance(grains, dict) and grains:
+            found[mid] = grains
+    return found
+
+
+def read_minions(opts: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Accepted minion ids → cached grains (``{}`` when none are cached)."""
+    accepted = salt.key.get_key(opts).list_keys().get("minions", [])
+    grains = read_grains(opts, list(accepted))
+    return {mid: grains.get(mid, {}) for mid in accepted}
