@@ -81,26 +81,10 @@ _INT_KEYS = (
 )
 
 
-# Accepted for rest_cherrypy/rest_tornado compatibility; the features behind them
-# (streams, webhooks, static app, CORS, stats, log files) are not active yet.
-NOT_YET_ACTIVE = frozenset(
-    {
-        "cors_origin",
-        "webhook_url",
-        "webhook_disable_auth",
-        "stats_disable_auth",
-        "static",
-        "static_path",
-        "app",
-        "app_path",
-        "favicon",
-        "root_prefix",
-        "expire_responses",
-        "collect_stats",
-        "log_access_file",
-        "log_error_file",
-    }
-)
+# Accepted for rest_cherrypy compatibility, without effect: CherryPy's response
+# timeout monitor (expire_responses) and opt-in statistics (collect_stats; /stats
+# always reports).
+NOT_YET_ACTIVE = frozenset({"expire_responses", "collect_stats"})
 
 
 def inactive_keys(opts: dict[str, Any]) -> list[str]:
@@ -138,6 +122,12 @@ def _check_files(conf: RestConfig) -> None:
         path = getattr(conf, key)
         if path and not os.path.exists(path):
             raise ConfigError(f"'{key}': file not found: {path}")
+    if conf.static and not os.path.isdir(conf.static):
+        raise ConfigError(f"'static': not a directory: {conf.static}")
+    for key in ("log_access_file", "log_error_file"):
+        path = getattr(conf, key)
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise ConfigError(f"'{key}': directory not found: {os.path.dirname(path)}")
 
 
 def load_config(opts: dict[str, Any]) -> RestConfig:

@@ -61,6 +61,10 @@ class NotAcceptable(RestError):
     status, reason = 406, "Not Acceptable"
 
 
+class Conflict(RestError):
+    status, reason = 409, "Conflict"
+
+
 class PayloadTooLarge(RestError):
     status, reason = 413, "Payload Too Large"
 

@@ -10,9 +10,8 @@ from typing import Any
 
 import tornado.httpserver
 import tornado.netutil
-import tornado.process
 
-from salt_ext_rest import logredact
+from salt_ext_rest import logfiles, logredact, workers
 from salt_ext_rest.config import RestConfig, inactive_keys, load_config
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.http.app import make_app
@@ -37,6 +36,11 @@ def serve(opts: dict[str, Any]) -> None:
     """Entry point called by the loader module in salt-api's netapi process."""
     logredact.install()
     config = load_config(opts)
+    try:
+        logfiles.install(config)
+    except OSError as exc:
+        log.critical("rest_ext: cannot open a log file: %s", exc)
+        raise SystemExit(1) from None
     for key in inactive_keys(opts):
         log.warning("rest_ext: option %r is accepted but has no effect in this version", key)
     tls = ssl_context(config)
@@ -47,16 +51,22 @@ def serve(opts: dict[str, Any]) -> None:
     except OSError as exc:
         log.critical("rest_ext: cannot listen on %s:%s: %s", config.host, config.port, exc)
         raise SystemExit(1) from None
-    if config.num_processes > 1:
-        tornado.process.fork_processes(config.num_processes)
+    # With several workers, this process supervises them and returns once they stopped.
+    grace = 2 * SHUTDOWN_GRACE + 5
+    if config.num_processes > 1 and workers.fork_workers(config.num_processes, grace) is None:
+        for sock in sockets:
+            sock.close()
+        return
     asyncio.run(_serve(opts, config, sockets, tls))
 
 
 async def _serve(opts: dict[str, Any], config: RestConfig, sockets: list, tls: Any) -> None:
     context = ApiContext.build(opts, config)
     context.start_events()
+    context.start_view()
+    app = make_app(context)
     server = tornado.httpserver.HTTPServer(
-        make_app(context),
+        app,
         ssl_options=tls,
         max_body_size=config.max_request_body_size * 2 + 65536,
         idle_connection_timeout=3600,
@@ -72,10 +82,15 @@ async def _serve(opts: dict[str, Any], config: RestConfig, sockets: list, tls: A
     await stopping.wait()
     log.info("rest_ext: stopping")
     server.stop()
+    # In-flight requests finish (streams excepted) before connections are closed.
+    if not await app.stats.drain(SHUTDOWN_GRACE):
+        log.warning("rest_ext: requests still running after %ss; closing", SHUTDOWN_GRACE)
     try:
         await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_GRACE)
     except asyncio.TimeoutError:
         log.warning("rest_ext: connections still open after %ss; closing", SHUTDOWN_GRACE)
+    if context.view is not None:
+        await context.view.stop()
     if context.bus is not None:
         await context.bus.stop()
     context.close()

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import tornado.web
-
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.http import handlers
 from salt_ext_rest.http.access_log import log_request
+from salt_ext_rest.http.application import RestApplication, parity_routes
 from salt_ext_rest.http.base import FallbackHandler
 from salt_ext_rest.http.sse import EventsHandler
 from salt_ext_rest.http.stream_protocol import StreamSocket
 from salt_ext_rest.http.websockets import CherrypyWsSocket, EventSocket
 
 
-def make_app(context: ApiContext) -> tornado.web.Application:
+def make_app(context: ApiContext) -> RestApplication:
     kwargs = {"context": context}
     routes: list[tuple[str, type, dict]] = [
         (r"/", handlers.RootHandler, kwargs),
@@ -25,9 +24,13 @@ def make_app(context: ApiContext) -> tornado.web.Application:
     # -- event streams (issue 4) --
     routes.extend(event_routes(context))
     # -- end event streams --
+    # -- resources, webhook, stats, static app (issue 3) --
+    routes.extend(parity_routes(context))
+    # -- end issue 3 --
     for extra in context.pm.hook.rest_routes(context=context):
         routes.extend(extra)
-    return tornado.web.Application(
+    return RestApplication(
+        context,
         routes,
         default_handler_class=FallbackHandler,
         default_handler_args=kwargs,

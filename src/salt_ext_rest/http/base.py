@@ -22,7 +22,7 @@ from salt_ext_rest.errors import (
     RestError,
     Unauthorized,
 )
-from salt_ext_rest.http import render
+from salt_ext_rest.http import cors, render
 from salt_ext_rest.lowstate.body import decode_body
 
 log = logging.getLogger(__name__)
@@ -41,19 +41,67 @@ class ApiHandler(tornado.web.RequestHandler):
         self.media = render.JSON
         self._chunks: list[bytes] = []
         self._size = 0
+        self._set_cors_headers()
+
+    # -- CORS (cors_origin) and OPTIONS ---------------------------------------------
+    def set_default_headers(self) -> None:
+        if hasattr(self, "context"):  # runs again when an error response clears headers
+            self._set_cors_headers()
+
+    def _set_cors_headers(self) -> None:
+        origin = self.request.headers.get("Origin")
+        for name, value in cors.response_headers(self.context.config.cors_origin, origin).items():
+            self.set_header(name, value)
+
+    def allowed_methods(self) -> list[str]:
+        base = tornado.web.RequestHandler
+        methods = [
+            m
+            for m in ("GET", "POST", "PUT", "PATCH", "DELETE")
+            if getattr(type(self), m.lower()) is not getattr(base, m.lower())
+        ]
+        return [*methods, "OPTIONS"]
+
+    async def options(self, *args: Any, **kwargs: Any) -> None:
+        """Answer any preflight with 204; CORS headers only for an allowed origin."""
+        methods = self.allowed_methods()
+        self.set_header("Allow", ", ".join(methods))
+        headers = self.request.headers
+        for name, value in cors.preflight_headers(
+            self.context.config.cors_origin,
+            headers.get("Origin"),
+            headers.get("Access-Control-Request-Method"),
+            methods,
+        ).items():
+            self.set_header(name, value)
+        self.set_status(204)
+        self.finish()
 
     # -- request intake -----------------------------------------------------------
+    def negotiate(self) -> str:
+        """The response media type, from ``Accept`` (406 before anything runs)."""
+        return render.negotiate(self.request.headers.get("Accept"))
+
     def prepare(self) -> None:
-        self.media = render.negotiate(self.request.headers.get("Accept"))
+        if self.request.method == "OPTIONS":
+            return  # a preflight has no body and must not fail on its Accept header
+        self.media = self.negotiate()
         limit = self.context.config.max_request_body_size
         length = self.request.headers.get("Content-Length")
         if length and length.isdigit() and int(length) > limit:
             raise PayloadTooLarge(f"The request body exceeds {limit} bytes")
 
     def data_received(self, chunk: bytes) -> None:
+        if self._finished:
+            return
         self._size += len(chunk)
         if self._size > self.context.config.max_request_body_size:
-            raise PayloadTooLarge("The request body is too large")
+            # A body without Content-Length (chunked) grew too large: answer 413 now.
+            # Tornado then stops reading and closes the connection; the handler
+            # method never runs. (Raising here would drop the connection unanswered.)
+            error = PayloadTooLarge("The request body is too large")
+            self.send_error(error.status, exc_info=(type(error), error, None))
+            return
         self._chunks.append(chunk)
 
     @property
@@ -94,6 +142,8 @@ class ApiHandler(tornado.web.RequestHandler):
         self.clear_header("Set-Cookie")
         if isinstance(error, Unauthorized):
             self.set_header("WWW-Authenticate", "Session")
+        if error.status == 405:
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
         self.set_status(error.status)
         self.set_header("Content-Type", self.media)
         self.finish(render.render(error.body(), self.media))

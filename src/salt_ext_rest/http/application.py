@@ -1,0 +1,84 @@
+"""The Tornado application class: ``root_prefix``, request counters, the app override.
+
+Every route is mounted below ``root_prefix`` (rest_cherrypy's mount point). Every
+request passes through :meth:`RestApplication.get_handler_delegate`, which counts it
+for ``/stats`` and graceful shutdown, and serves the single-page app to browsers
+navigating to an API URL (see :mod:`salt_ext_rest.http.static`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tornado.httputil
+import tornado.web
+
+from salt_ext_rest.context import ApiContext
+from salt_ext_rest.http import resources, static
+from salt_ext_rest.http.stats import ServerStats, StatsHandler
+from salt_ext_rest.http.webhook import WebhookHandler
+
+Route = tuple[Any, ...]
+
+
+def parity_routes(context: ApiContext) -> list[tuple[str, type, dict[str, Any]]]:
+    """rest_cherrypy's resources, webhook, stats and static files (issue 3)."""
+    kwargs = {"context": context}
+    hook = context.config.webhook_url.rstrip("/")
+    routes: list[tuple[str, type, dict[str, Any]]] = [
+        (r"/minions/?", resources.MinionsHandler, kwargs),
+        (r"/minions/([^/]+)/?", resources.MinionHandler, kwargs),
+        (r"/jobs/?", resources.JobsHandler, kwargs),
+        (rf"/jobs/({resources.JID_PATTERN})/?", resources.JobsHandler, kwargs),
+        (r"/keys/?", resources.KeysHandler, kwargs),
+        (r"/keys/([^/]+)/?", resources.KeyHandler, kwargs),
+        (rf"{hook}(/.*)?", WebhookHandler, kwargs),
+        (r"/stats/?", StatsHandler, kwargs),
+    ]
+    return routes + static.static_routes(context.config)
+
+
+def _prefixed(routes: list[Route], root_prefix: str) -> list[Route]:
+    prefix = root_prefix.rstrip("/")
+    if not prefix:
+        return list(routes)
+    mounted = []
+    for route in routes:
+        pattern = route[0]
+        pattern = f"{prefix}/?" if pattern == "/" else prefix + pattern
+        mounted.append((pattern, *route[1:]))
+    return mounted
+
+
+class RestApplication(tornado.web.Application):
+    def __init__(self, context: ApiContext, routes: list[Route], **settings: Any) -> None:
+        self.context = context
+        self.stats = ServerStats()
+        self.root_prefix = context.config.root_prefix.rstrip("/")
+        super().__init__(_prefixed(routes, context.config.root_prefix), **settings)
+
+    def get_handler_delegate(
+        self,
+        request: tornado.httputil.HTTPServerRequest,
+        target_class: type[tornado.web.RequestHandler],
+        target_kwargs: dict[str, Any] | None = None,
+        path_args: list[bytes] | None = None,
+        path_kwargs: dict[str, bytes] | None = None,
+    ) -> Any:
+        path, prefix = request.path or "/", self.root_prefix
+        if not prefix or path == prefix or path.startswith(prefix + "/"):
+            path = path[len(prefix) :] or "/"
+            override = static.app_override(
+                self.context.config, request.method or "", path, request.headers.get("Accept")
+            )
+            if override is not None:
+                target_class, target_kwargs = static.SingleFileHandler, override
+                path_args, path_kwargs = [], {}
+        self.stats.begin(request, target_class)
+        return super().get_handler_delegate(
+            request, target_class, target_kwargs, path_args, path_kwargs
+        )
+
+    def log_request(self, handler: tornado.web.RequestHandler) -> None:
+        self.stats.end(handler)
+        super().log_request(handler)

@@ -1,0 +1,194 @@
+"""rest_cherrypy's convenience resources: ``/minions``, ``/jobs``, ``/keys`` (R9).
+
+Each is a lowstate chunk run with the caller's token through the same path as
+``POST /`` (client allow-list, schema, policies, Salt's ACLs), so a caller may do
+here exactly what it could do with the equivalent chunk. Exceptions, on purpose:
+
+* ``GET /minions`` reads grains from the master's minion data cache (authorized as a
+  ``grains.items`` publish would be) and runs a ``grains.items`` job only for
+  targeted minions with nothing cached;
+* ``POST /keys`` runs ``key.gen_accept`` without putting the private key on the
+  event bus (see :mod:`salt_ext_rest.keygen`).
+
+Only the documented methods are routed: ``POST /jobs`` is 405 here, not lowstate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import salt.utils.verify
+
+from salt_ext_rest import grains_cache as grains
+from salt_ext_rest import keygen
+from salt_ext_rest.auth.identity import Credentials, Identity
+from salt_ext_rest.authz import authorize
+from salt_ext_rest.errors import BadRequest, Conflict, Unauthorized
+from salt_ext_rest.http import render
+from salt_ext_rest.http.base import ApiHandler
+from salt_ext_rest.http.lowstate_run import parse_lowstate, run_lowstate
+from salt_ext_rest.lowstate.chunks import as_chunks
+
+JID_PATTERN = r"[0-9A-Za-z_.-]+"
+TAR = "application/x-tar"
+MIN_KEYSIZE, MAX_KEYSIZE = 2048, 8192
+
+
+class ResourceHandler(ApiHandler):
+    async def run_as_caller(self, chunk: dict[str, Any]) -> Any:
+        """Validate one chunk, authenticate the caller, run it; its result."""
+        chunks = parse_lowstate(self.context, chunk)
+        identity = await self.identify()
+        (result,) = await run_lowstate(self.context, chunks, lambda _chunk: _same(identity))
+        return result
+
+
+async def _same(identity: Identity) -> Identity:
+    return identity
+
+
+class MinionHandler(ResourceHandler):
+    """``GET /minions/<id>``: ``{"return": [{id: grains}]}`` (``<id>`` is a glob)."""
+
+    async def get(self, mid: str) -> None:
+        await self.send_grains(mid)
+
+    async def send_grains(self, tgt: str) -> None:
+        chunk = {"client": "local", "tgt": tgt, "fun": grains.FUN}
+        chunks = parse_lowstate(self.context, chunk)
+        identity = await self.identify()
+        await authorize(self.context, identity, chunks)
+        found, missing = await self.context.gateway.call(
+            grains.targeted_grains, self.context.gateway, identity.token_data(), tgt
+        )
+        if missing:
+            live = {"client": "local", "tgt": missing, "tgt_type": "list", "fun": grains.FUN}
+            (returns,) = await run_lowstate(self.context, [live], lambda _c: _same(identity))
+            found.update(returns or {})
+        self.send({"return": [dict(sorted(found.items()))]})
+
+
+class MinionsHandler(MinionHandler):
+    """``GET /minions``: every minion's grains; ``POST /minions``: start jobs (202)."""
+
+    async def get(self) -> None:  # type: ignore[override]
+        await self.send_grains("*")
+
+    async def post(self) -> None:
+        chunks = [{**chunk, "client": "local_async"} for chunk in as_chunks(self.decoded_body())]
+        chunks = parse_lowstate(self.context, chunks)
+        identity = await self.identify()
+        results = await run_lowstate(self.context, chunks, lambda _c: _same(identity))
+        prefix = self.context.config.root_prefix.rstrip("/")
+        links = [
+            {"href": f"{prefix}/jobs/{result['jid']}"}
+            for result in results
+            if isinstance(result, dict) and result.get("jid")
+        ]
+        self.send({"return": results, "_links": {"jobs": links}}, status=202)
+
+
+class JobsHandler(ResourceHandler):
+    """``GET /jobs`` (runner ``jobs.list_jobs``) and ``GET /jobs/<jid>`` (``jobs.list_job``)."""
+
+    async def get(self, jid: str | None = None) -> None:
+        if jid is None:
+            jobs = await self.run_as_caller({"client": "runner", "fun": "jobs.list_jobs"})
+            self.send({"return": [jobs]})
+            return
+        job = await self.run_as_caller({"client": "runner", "fun": "jobs.list_job", "jid": jid})
+        self.send({"info": [job], "return": [_minion_returns(job)]})
+
+
+def _minion_returns(job: Any) -> dict[str, Any]:
+    results = job.get("Result") if isinstance(job, dict) else None
+    if not isinstance(results, dict):
+        return {}
+    return {
+        mid: ret.get("return") if isinstance(ret, dict) else ret for mid, ret in results.items()
+    }
+
+
+class KeyHandler(ResourceHandler):
+    """``GET /keys/<id>``: the key's fingerprints (wheel ``key.finger``)."""
+
+    async def get(self, mid: str) -> None:
+        await self.send_wheel({"client": "wheel", "fun": "key.finger", "match": mid})
+
+    async def send_wheel(self, chunk: dict[str, Any]) -> None:
+        result = await self.run_as_caller(chunk)
+        data = result.get("data") if isinstance(result, dict) else None
+        self.send({"return": data.get("return", {}) if isinstance(data, dict) else {}})
+
+
+class KeysHandler(KeyHandler):
+    """``GET /keys``: ``key.list_all``; ``POST /keys``: a new accepted key pair as a tar."""
+
+    def negotiate(self) -> str:
+        if self.request.method == "POST" and TAR in self.request.headers.get("Accept", ""):
+            return render.JSON  # the tar is what POST returns; errors stay JSON
+        return super().negotiate()
+
+    async def get(self) -> None:  # type: ignore[override]
+        await self.send_wheel({"client": "wheel", "fun": "key.list_all"})
+
+    async def post(self) -> None:
+        body = _one_mapping(self.decoded_body())
+        mid, options = _key_request(self.context.opts, body)
+        chunk = {"client": "wheel", "fun": keygen.FUN, "id_": mid, **options}
+        parse_lowstate(self.context, chunk)
+        identity = await self._body_identity(body)
+        try:
+            await authorize(self.context, identity, [chunk])
+            keys = await self.context.gateway.call(
+                keygen.gen_accept, self.context.opts, mid, options["keysize"], options["force"]
+            )
+        finally:
+            if identity.ephemeral:
+                await self.context.gateway.revoke_token(identity.token)
+        if not keys:
+            raise Conflict(f"Minion {mid!r} already has an accepted key (force=true replaces it)")
+        self.set_header("Content-Type", TAR)
+        self.set_header("Content-Disposition", f'attachment; filename="{keygen.filename(mid)}"')
+        self.set_header("Cache-Control", "no-store")
+        self.finish(keygen.tarball(keys))
+
+    async def _body_identity(self, body: Mapping[str, Any]) -> Identity:
+        """Credentials travel in the body (no session), as rest_cherrypy's ``POST /keys``."""
+        if body.get("token"):
+            return await self.identify(Credentials(token=str(body["token"]), source="body"))
+        if body.get("eauth"):
+            creds = Credentials(
+                username=body.get("username"),
+                password=body.get("password"),
+                eauth=body.get("eauth"),
+                source="body",
+            )
+            identity = await self.identify(creds)
+            return dataclasses.replace(identity, ephemeral=True)
+        raise Unauthorized("Send username, password and eauth (or a token) in the request body")
+
+
+def _one_mapping(data: Any) -> Mapping[str, Any]:
+    if isinstance(data, list) and len(data) == 1:
+        data = data[0]
+    if not isinstance(data, Mapping):
+        raise BadRequest("Send mid, username, password and eauth")
+    return data
+
+
+def _key_request(opts: dict[str, Any], body: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    mid = body.get("mid", body.get("id_"))
+    if not isinstance(mid, str) or not mid or not salt.utils.verify.valid_id(opts, mid):
+        raise BadRequest("$.mid: a valid minion id is required", path="$.mid")
+    keysize = str(body.get("keysize", MIN_KEYSIZE))
+    if not keysize.isdigit() or not MIN_KEYSIZE <= int(keysize) <= MAX_KEYSIZE:
+        raise BadRequest(
+            f"$.keysize: must be a number from {MIN_KEYSIZE} to {MAX_KEYSIZE}", path="$.keysize"
+        )
+    force = body.get("force", False)
+    if isinstance(force, str):
+        force = force.strip().lower() in ("1", "true", "yes")
+    return mid, {"keysize": int(keysize), "force": bool(force)}

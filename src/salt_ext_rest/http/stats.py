@@ -1,0 +1,124 @@
+"""Request counters of this worker process and ``GET /stats`` (REFERENCE.md R6).
+
+The counters are kept by :class:`~salt_ext_rest.http.application.RestApplication`:
+a request is *in flight* from routing until its handler finishes. Streams (requests
+that ask for ``text/event-stream``, or handlers marked ``long_lived = True``) are
+counted apart, because a graceful shutdown waits only for ordinary requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import threading
+import time
+import weakref
+from typing import Any
+
+import psutil
+import tornado.httputil
+import tornado.web
+
+import salt_ext_rest
+from salt_ext_rest import workers
+from salt_ext_rest.http.base import ApiHandler
+from salt_ext_rest.plugins.manager import plugin_names
+
+DRAIN_POLL = 0.05
+
+
+def is_long_lived(request: tornado.httputil.HTTPServerRequest, handler_class: type) -> bool:
+    if getattr(handler_class, "long_lived", False):
+        return True
+    return "text/event-stream" in request.headers.get("Accept", "")
+
+
+class ServerStats:
+    """Counters of one worker process (each worker of ``num_processes`` has its own)."""
+
+    def __init__(self) -> None:
+        self.started = time.time()
+        self.served = 0
+        self.statuses: collections.Counter[str] = collections.Counter()
+        # request -> is it a stream? Weak keys: a request dropped without finishing
+        # (client gone before its handler ran) does not stay "in flight" forever.
+        self._open: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+    def begin(self, request: tornado.httputil.HTTPServerRequest, handler_class: type) -> None:
+        self._open[request] = is_long_lived(request, handler_class)
+
+    def end(self, handler: tornado.web.RequestHandler) -> None:
+        if self._open.pop(handler.request, None) is None:
+            return
+        self.served += 1
+        self.statuses[f"{handler.get_status() // 100}xx"] += 1
+
+    @property
+    def in_flight(self) -> int:
+        """Ordinary requests being served now (streams excluded)."""
+        return sum(1 for stream in list(self._open.values()) if not stream)
+
+    @property
+    def streams(self) -> int:
+        return sum(1 for stream in list(self._open.values()) if stream)
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until no ordinary request is in flight; ``False`` if ``timeout`` passed first."""
+        deadline = time.monotonic() + timeout
+        while self.in_flight:
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(DRAIN_POLL)
+        return True
+
+
+def _pool(executor: Any) -> dict[str, int]:
+    return {"size": executor._max_workers, "threads": len(executor._threads)}
+
+
+def _process() -> dict[str, Any]:
+    proc = psutil.Process()
+    with proc.oneshot():
+        cpu = proc.cpu_times()
+        return {
+            "rss_bytes": proc.memory_info().rss,
+            "open_fds": proc.num_fds(),
+            "threads": threading.active_count(),
+            "cpu_seconds": round(cpu.user + cpu.system, 3),
+        }
+
+
+def snapshot(handler: ApiHandler) -> dict[str, Any]:
+    context = handler.context
+    stats: ServerStats = handler.application.stats  # type: ignore[attr-defined]
+    now = time.time()
+    return {
+        "version": salt_ext_rest.__version__,
+        "pid": os.getpid(),
+        "worker": workers.worker_index(),
+        "workers": context.config.num_processes,
+        "started": stats.started,
+        "uptime": round(now - stats.started, 3),
+        "requests": {
+            "served": stats.served,
+            "in_flight": stats.in_flight,
+            "streams": stats.streams,
+            "by_status": dict(sorted(stats.statuses.items())),
+        },
+        "process": _process(),
+        "thread_pools": {
+            "salt": _pool(context.gateway.pool),
+            "auth": _pool(context.gateway.auth_pool),
+        },
+        "plugins": plugin_names(context.pm),
+    }
+
+
+class StatsHandler(ApiHandler):
+    """``GET /stats``: 401 without a valid token unless ``stats_disable_auth``."""
+
+    async def get(self) -> None:
+        if not self.context.config.stats_disable_auth:
+            await self.identify()
+        self.send(snapshot(self))

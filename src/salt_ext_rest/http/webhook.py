@@ -1,0 +1,81 @@
+"""``POST /hook[/<path>]``: fire ``salt/netapi/hook/<path>`` on the master's bus (R11).
+
+The event data is ``{"headers", "post", "body", "get"}`` as in rest_cherrypy
+(``post``: the decoded body, ``body``: the raw body as text) and rest_tornado
+(``get``: the query arguments). Credentials are never copied into the event
+(REFERENCE.md S4): ``Authorization``, ``Proxy-Authorization``, ``X-Auth-Token``,
+``Cookie`` and ``Set-Cookie`` headers are dropped. Authentication is required unless
+``webhook_disable_auth`` is set; the URL prefix is ``webhook_url``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import salt.utils.event
+
+from salt_ext_rest.errors import ServiceUnavailable, UnsupportedMediaType
+from salt_ext_rest.http.base import ApiHandler
+
+TAG_BASE = "salt/netapi/hook"
+SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "x-auth-token", "cookie", "set-cookie"}
+)
+
+_local = threading.local()
+
+
+def fire(opts: dict[str, Any], data: dict[str, Any], tag: str) -> bool:
+    """Fire one event (blocking: runs on the gateway's executor, one publisher per thread)."""
+    event = getattr(_local, "event", None)
+    if event is None:
+        event = salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=False)
+        _local.event = event
+    try:
+        return bool(event.fire_event(data, tag))
+    except Exception:
+        # A broken publisher (master restarted): start afresh on the next call.
+        _local.event = None
+        event.destroy()
+        raise
+
+
+def hook_tag(suffix: str | None) -> str:
+    parts = [part for part in (suffix or "").split("/") if part]
+    return "/".join([TAG_BASE, *parts])
+
+
+def safe_headers(headers: Any) -> dict[str, str]:
+    return {name: value for name, value in headers.items() if name.lower() not in SECRET_HEADERS}
+
+
+class WebhookHandler(ApiHandler):
+    async def post(self, suffix: str | None = None) -> None:
+        if not self.context.config.webhook_disable_auth:
+            await self.identify()
+        data = {
+            "headers": safe_headers(self.request.headers),
+            "post": self._payload(),
+            "body": self.body.decode("utf-8", errors="replace"),
+            "get": self._query(),
+        }
+        fired = await self.context.gateway.call(fire, self.context.opts, data, hook_tag(suffix))
+        if not fired:
+            raise ServiceUnavailable("The Salt master did not take the event")
+        self.send({"success": True})
+
+    def _payload(self) -> Any:
+        """The decoded body; ``{}`` for an empty body or a media type we do not decode."""
+        try:
+            decoded = self.decoded_body()
+        except UnsupportedMediaType:
+            return {}
+        return {} if decoded is None else decoded
+
+    def _query(self) -> dict[str, Any]:
+        query: dict[str, Any] = {}
+        for name, values in self.request.query_arguments.items():
+            texts = [value.decode("utf-8", errors="replace") for value in values]
+            query[name] = texts[0] if len(texts) == 1 else texts
+        return query
