@@ -186,3 +186,25 @@ def example_plugin_installed():
     _pip("install", "--no-deps", "--no-build-isolation", str(PLUGIN_DIR))
     yield
     _pip("uninstall", "-y", "rest-ext-example-plugin")
+
+
+@pytest.fixture
+def api(api_url, api_credentials):
+    """An ApiClient on the session API, logged in as the full-rights user."""
+    from tests.support.api import ApiClient
+
+    client = ApiClient(api_url)
+    client.login(api_credentials)
+    return client
+
+
+@pytest.fixture
+def master_events(salt_master):
+    """A listening handle on the session master's event bus (Salt's sync API)."""
+    import salt.utils.event
+
+    from tests.support.tokens import master_opts
+
+    opts = master_opts(salt_master)
+    with salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=True) as event:
+        yield event

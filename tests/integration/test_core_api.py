@@ -19,13 +19,6 @@ def anon(api_url):
     return ApiClient(api_url)
 
 
-@pytest.fixture
-def api(api_url, api_credentials):
-    client = ApiClient(api_url)
-    client.login(api_credentials)
-    return client
-
-
 def test_root_lists_enabled_clients(anon):
     body = anon.get("/").json()
     assert body["return"] == "Welcome"

@@ -4,26 +4,11 @@ import secrets
 import time
 
 import pytest
-import salt.utils.event
 
 from tests.support.api import ApiClient
-from tests.support.tokens import master_opts, store_expired_token
+from tests.support.tokens import store_expired_token
 
 pytestmark = [pytest.mark.integration]
-
-
-@pytest.fixture
-def api(api_url, api_credentials):
-    client = ApiClient(api_url)
-    client.login(api_credentials)
-    return client
-
-
-@pytest.fixture
-def master_events(salt_master):
-    opts = master_opts(salt_master)
-    with salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=True) as event:
-        yield event
 
 
 def wait_for_event(event, tag, timeout=60):

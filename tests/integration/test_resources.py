@@ -5,22 +5,13 @@ import tarfile
 import time
 
 import pytest
-import salt.utils.event
 from saltfactories.utils import random_string
 
 from tests.support.api import ApiClient
-from tests.support.tokens import master_opts
 
 pytestmark = [pytest.mark.integration]
 
 MINIONS = {"minion-1", "minion-2"}
-
-
-@pytest.fixture
-def api(api_url, api_credentials):
-    client = ApiClient(api_url)
-    client.login(api_credentials)
-    return client
 
 
 @pytest.fixture
@@ -142,13 +133,6 @@ def test_keys_list_and_fingerprint(api):
 def test_keys_need_wheel_rights(limited):
     assert limited.get("/keys").status_code == 403
     assert limited.get("/keys/minion-1").status_code == 403
-
-
-@pytest.fixture
-def master_events(salt_master):
-    opts = master_opts(salt_master)
-    with salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=True) as event:
-        yield event
 
 
 def drain_events(event, seconds=2.0):

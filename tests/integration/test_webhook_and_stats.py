@@ -6,19 +6,10 @@ import time
 
 import pytest
 import requests
-import salt.utils.event
 
 from tests.support.api import ApiClient
-from tests.support.tokens import master_opts
 
 pytestmark = [pytest.mark.integration]
-
-
-@pytest.fixture
-def master_events(salt_master):
-    opts = master_opts(salt_master)
-    with salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=True) as event:
-        yield event
 
 
 def wait_for_event(event, tag, timeout=30):
