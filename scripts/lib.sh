@@ -31,11 +31,28 @@ elapsed() { awk -v s="$1" -v e="$(now_s)" 'BEGIN { printf "%.1fs", e - s }'; }
 # Debian packages
 # ---------------------------------------------------------------------------
 _APT_UPDATED=""
+APT_INSTALL_TIME=""
+
+# _apt_quiet LOGFILE CMD...: run CMD with its output in LOGFILE; on failure show
+# the last lines of it. Returns CMD's exit status.
+_apt_quiet() {
+    local logfile="$1" rc
+    shift
+    "$@" >"$logfile" 2>&1
+    rc=$?
+    if [ "$rc" -ne 0 ]; then
+        warn "$* failed (exit $rc); last lines of its output:"
+        tail -n 30 "$logfile" >&2
+    fi
+    return "$rc"
+}
 
 # ensure_apt_packages PKG...: install the Debian packages that are missing
 # (checked with `dpkg -s`). Runs `apt-get update` at most once per process, and
-# only when something is missing. Uses sudo when not root.
-# Example (browser tests, later): ensure_apt_packages chromium chromium-driver redis-server
+# only when something is missing (a fresh CI image has no package lists). Quiet:
+# apt's output is shown only when it fails. Prints the time it took and sets
+# APT_INSTALL_TIME. Uses `sudo -n` when not root (never prompts).
+# Example: ensure_apt_packages chromium chromium-driver
 ensure_apt_packages() {
     local missing=() pkg
     for pkg in "$@"; do
@@ -51,18 +68,23 @@ ensure_apt_packages() {
     local sudo=()
     if [ "$(id -u)" -ne 0 ]; then
         command -v sudo >/dev/null 2>&1 || die "need root (or sudo) to install: ${missing[*]}"
-        sudo=(sudo)
+        sudo=(sudo -n)
     fi
 
+    local t0 aptlog apt=(env DEBIAN_FRONTEND=noninteractive apt-get -q -y -o Dpkg::Use-Pty=0)
+    t0="$(now_s)"
+    aptlog="$(mktemp "${TMPDIR:-/tmp}/salt-ext-rest-apt.XXXXXX")"
     log "Installing Debian packages: ${missing[*]}"
     if [ -z "$_APT_UPDATED" ]; then
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q \
-            || die "apt-get update failed"
+        _apt_quiet "$aptlog" "${sudo[@]}" "${apt[@]}" update \
+            || { rm -f "$aptlog"; die "apt-get update failed"; }
         _APT_UPDATED=1
     fi
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -q --no-install-recommends "${missing[@]}" \
-        || die "apt-get install failed: ${missing[*]}"
+    _apt_quiet "$aptlog" "${sudo[@]}" "${apt[@]}" install --no-install-recommends "${missing[@]}" \
+        || { rm -f "$aptlog"; die "apt-get install failed: ${missing[*]}"; }
+    rm -f "$aptlog"
+    APT_INSTALL_TIME="$(elapsed "$t0")"
+    log "Installed ${missing[*]} in $APT_INSTALL_TIME"
 }
 
 # ---------------------------------------------------------------------------
