@@ -53,6 +53,7 @@ class RestConfig:
     log_access_file: str | None = None
     log_error_file: str | None = None
     cookie_samesite: str = "Lax"
+    token_cache_ttl: float = 2.0
     event_visibility: str = "all"
     event_replay_size: int = 1000
     event_queue_size: int = 1000

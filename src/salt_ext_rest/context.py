@@ -52,7 +52,9 @@ class ApiContext:
         gateway: SaltGateway | None = None,
     ):
         """Build the context and collect what plugins contribute (once, at startup)."""
-        gateway = gateway or SaltGateway(opts, config.thread_pool, config.auth_thread_pool)
+        gateway = gateway or SaltGateway(
+            opts, config.thread_pool, config.auth_thread_pool, config.token_cache_ttl
+        )
         context = cls(
             opts=opts,
             config=config,

@@ -30,14 +30,24 @@ T = TypeVar("T")
 
 EAUTH_KEYS = ("username", "password", "eauth")
 REACHABLE_TTL = 1.0
+TOKEN_CACHE_MAX = 10000
 
 
 class SaltGateway:
     """Async facade over Salt's auth and client APIs."""
 
-    def __init__(self, opts: dict[str, Any], threads: int = 32, auth_threads: int = 4) -> None:
+    def __init__(
+        self,
+        opts: dict[str, Any],
+        threads: int = 32,
+        auth_threads: int = 4,
+        token_cache_ttl: float = 0.0,
+    ) -> None:
         self.opts = opts
         self._local = threading.local()
+        # token -> (valid until, monotonic; token data): saves a store read per request.
+        self.token_cache_ttl = token_cache_ttl
+        self._tokens: dict[str, tuple[float, dict[str, Any]]] = {}
         self._reachable_at = -REACHABLE_TTL
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="rest_ext-salt")
         # eauth (PAM, LDAP, deliberately slow failures) gets its own pool, so a burst
@@ -119,17 +129,40 @@ class SaltGateway:
 
     def _mint(self, load: dict[str, Any]) -> dict[str, Any]:
         tdata = self.loadauth().mk_token(load)
-        return tdata if tdata and "token" in tdata else {}
+        if not tdata or "token" not in tdata:
+            return {}
+        self._remember(tdata["token"], tdata)
+        # The ACL /login reports, computed in the same executor call.
+        return {**tdata, "perms": self._permissions(tdata)}
 
     async def get_token(self, token: str) -> dict[str, Any]:
-        """The token's data, or ``{}`` when unknown or expired. ``token`` must be pre-checked."""
-        return await self.call(self._get_token, token)
+        """The token's data, or ``{}`` when unknown or expired. ``token`` must be pre-checked.
+
+        Valid tokens are remembered for ``token_cache_ttl`` seconds; a revocation
+        through this worker forgets them at once, one made elsewhere (another worker,
+        ``salt-run``) is seen within the TTL.
+        """
+        cached = self._tokens.get(token)
+        if cached and cached[0] > time.monotonic() and cached[1].get("expire", 0) > time.time():
+            return cached[1]
+        tdata = await self.call(self._get_token, token)
+        if tdata:
+            self._remember(token, tdata)
+        return tdata
+
+    def _remember(self, token: str, tdata: dict[str, Any]) -> None:
+        if self.token_cache_ttl <= 0:
+            return
+        if len(self._tokens) >= TOKEN_CACHE_MAX:
+            self._tokens.clear()
+        self._tokens[token] = (time.monotonic() + self.token_cache_ttl, tdata)
 
     def _get_token(self, token: str) -> dict[str, Any]:
         tdata = self.loadauth().get_tok(token)
         return tdata if isinstance(tdata, dict) and tdata.get("token") == token else {}
 
     async def revoke_token(self, token: str) -> None:
+        self._tokens.pop(token, None)
         await self.call(lambda: self.loadauth().rm_token(token))
 
     async def permissions(self, tdata: dict[str, Any]) -> list[Any]:

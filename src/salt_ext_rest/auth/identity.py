@@ -56,6 +56,7 @@ class Identity:
             groups=tuple(tdata.get("groups") or ()),
             backend=backend,
             ephemeral=ephemeral,
+            extra={"perms": tdata["perms"]} if "perms" in tdata else {},
         )
 
     def token_data(self) -> dict[str, Any]:
