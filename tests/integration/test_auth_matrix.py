@@ -12,20 +12,12 @@ import time
 import pytest
 
 from tests.support.api import ApiClient
+from tests.support.config import ENABLED_CLIENTS
 from tests.support.tokens import master_opts, store_expired_token
 
 pytestmark = [pytest.mark.integration]
 
-CLIENTS = [
-    "local",
-    "local_async",
-    "local_batch",
-    "local_subset",
-    "runner",
-    "runner_async",
-    "wheel",
-    "wheel_async",
-]
+CLIENTS = ENABLED_CLIENTS
 BAD_CASES = ["no_credentials", "wrong_password", "random_token", "path_token", "expired_token"]
 
 

@@ -14,7 +14,8 @@ YAML = "application/x-yaml"
 _OFFERS = {JSON: JSON, YAML: YAML, "text/yaml": YAML, "application/yaml": YAML}
 
 
-def _parse(accept: str) -> list[tuple[float, str]]:
+def parse_accept(accept: str) -> list[tuple[float, str]]:
+    """``(quality, media type)`` pairs of an ``Accept`` header, best first."""
     ranges = []
     for part in accept.split(","):
         media, *params = [p.strip() for p in part.split(";")]
@@ -34,7 +35,7 @@ def negotiate(accept: str | None) -> str:
     """The media type to answer with; :class:`NotAcceptable` when we offer none of them."""
     if not accept:
         return JSON
-    for quality, media in _parse(accept):
+    for quality, media in parse_accept(accept):
         if quality <= 0:
             continue
         if media in _OFFERS:

@@ -22,6 +22,7 @@ import tornado.web
 from salt_ext_rest.config import RestConfig
 from salt_ext_rest.errors import RestError
 from salt_ext_rest.http import render
+from salt_ext_rest.http.render import parse_accept
 
 API_MEDIA = ("application/json", "application/x-yaml", "application/yaml", "text/yaml")
 
@@ -72,17 +73,8 @@ def static_routes(config: RestConfig) -> list[tuple[str, type, dict[str, Any]]]:
 
 def _qualities(accept: str) -> dict[str, float]:
     found: dict[str, float] = {}
-    for part in accept.split(","):
-        media, *params = [p.strip() for p in part.split(";")]
-        quality = 1.0
-        for param in params:
-            if param.startswith("q="):
-                try:
-                    quality = float(param[2:])
-                except ValueError:
-                    quality = 0.0
-        if media:
-            found[media.lower()] = max(quality, found.get(media.lower(), 0.0))
+    for quality, media in parse_accept(accept):
+        found[media] = max(quality, found.get(media, 0.0))
     return found
 
 
