@@ -1,0 +1,4 @@
+"""Benchmarks: rest_ext side by side with rest_cherrypy and rest_tornado (issue 5).
+
+Run ``python benchmarks/run.py [--quick] [--out DIR]``; see ``run.py``.
+"""
