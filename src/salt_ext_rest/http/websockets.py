@@ -32,6 +32,7 @@ from salt_ext_rest.http.base import COOKIE
 log = logging.getLogger(__name__)
 
 READY = "websocket client ready"
+BATCH = 256
 
 
 class EventSocket(tornado.websocket.WebSocketHandler):
@@ -114,15 +115,30 @@ class EventSocket(tornado.websocket.WebSocketHandler):
 
     async def pump(self, key: str, stream: Stream) -> None:
         heartbeat = self.context.config.event_heartbeat
+        sub = stream.subscription
         while True:
-            event = await stream.subscription.next(timeout=heartbeat)
+            event = await sub.next(timeout=heartbeat)
             if event is None:
                 self.ping()
                 continue
-            formatter = stream.formatter
-            message = event.render(formatter.name, formatter.format)
-            if message is not None:
-                await self.write_message(self.frame(key, event, message, formatter))
+            # Write what is already queued too, then wait once for the socket to drain.
+            pending = self.send_event(key, stream, event)
+            for _ in range(min(sub.backlog(), BATCH)):
+                queued = await sub.next(timeout=0)
+                if queued is not None:
+                    pending = self.send_event(key, stream, queued) or pending
+            if pending is not None:
+                await pending
+
+    def send_event(self, key: str, stream: Stream, event: Any) -> Any:
+        formatter = stream.formatter
+        message = event.render(formatter.name, formatter.format)
+        if message is None:
+            return None
+        future = self.write_message(self.frame(key, event, message, formatter))
+        # Only the last write of a batch is awaited: retrieve the others' errors quietly.
+        future.add_done_callback(_retrieve)
+        return future
 
     def frame(self, key: str, event: Any, message: str, formatter: Any) -> str:
         return message
@@ -149,3 +165,8 @@ class CherrypyWsSocket(EventSocket):
         if "format_events" in self.request.arguments:
             self.format_name = "formatted"
         super().open(*args, **kwargs)
+
+
+def _retrieve(future: Any) -> None:
+    if not future.cancelled():
+        future.exception()
