@@ -7,12 +7,13 @@ marker with its send time; answers ``{"sent", "elapsed"}`` on stdout.
 
 ``python busprobe.py read MASTER_CONF STEP COUNT SECONDS``: subscribes, prints
 ``ready``, counts events of ``bench/fanout/STEP`` until COUNT or SECONDS, prints
-``{"received", "elapsed", "first_to_last"}``: the raw bus read rate.
+``{"received", "elapsed", "first_to_last", "cpu_s"}``: the raw bus read rate.
 """
 
 from __future__ import annotations
 
 import json
+import resource
 import sys
 import time
 
@@ -61,6 +62,7 @@ def read(conf: str, step: str, count: int, seconds: float) -> None:
     event.subscribe(f"bench/fanout/{step}")
     event.connect_pub()
     print("ready", flush=True)
+    cpu0 = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
     received, first, last = 0, None, None
     start = time.perf_counter()
     while received < count and time.perf_counter() - start < seconds:
@@ -76,6 +78,7 @@ def read(conf: str, step: str, count: int, seconds: float) -> None:
                 "received": received,
                 "elapsed": time.perf_counter() - start,
                 "first_to_last": (last - first) if first and last else 0.0,
+                "cpu_s": sum(resource.getrusage(resource.RUSAGE_SELF)[:2]) - cpu0,
             }
         ),
         flush=True,

@@ -89,6 +89,13 @@ ROWS += [
     ("soak RSS end MB", "soak_mixed", None, "rss_end_mb", None),
     ("soak open fds after warm-up -> end", "soak_mixed", None, "fds_end", None),
     ("idle WebSocket KB each", "idle_ws", None, "kb_per_idle_ws", ("idle_ws", None, "bare")),
+    (
+        "idle WebSockets open: API CPU (share of a core)",
+        "idle_ws",
+        None,
+        "idle_cpu_share_while_open",
+        ("idle_ws", None, "bare"),
+    ),
     ("WebSocket handshakes/s", "idle_ws", None, "handshakes_per_s", ("idle_ws", None, "bare")),
 ]
 
@@ -193,7 +200,7 @@ def text(rows: list[list[str]]) -> str:
 
 
 def targets_rows(tgts: list[dict]) -> list[list[str]]:
-    mark = {True: "MET", False: "NOT MET", None: "not measured"}
+    mark = {True: "MET", False: "NOT MET", None: "no verdict"}
     return [["target", "rest_ext", "goal", "status", "detail"]] + [
         [t["target"], fmt(t["value"]), t["goal"], mark[t["met"]], t["detail"]] for t in tgts
     ]

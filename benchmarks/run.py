@@ -62,6 +62,7 @@ QUICK = {
         "count": 5000,
         "connect_seconds": 60.0,
         "settle_seconds": 2.0,
+        "idle_cpu_seconds": 6.0,  # > stream_recheck_interval (5 s)
         "cherrypy_cap": 50,
     },
 }
@@ -102,6 +103,7 @@ FULL = {
         "count": 10000,
         "connect_seconds": 90.0,
         "settle_seconds": 3.0,
+        "idle_cpu_seconds": 10.0,
         "cherrypy_cap": 50,
     },
 }
@@ -130,7 +132,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--swarm", type=int, default=500, help="simulated minions (0: none)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument(
-        "--only", help="comma-separated workloads: " + ",".join(w[0] for w in WORKLOADS)
+        "--only",
+        help="comma-separated workloads: " + ",".join(w[0] for w in [*WORKLOADS, *FINAL]),
     )
     parser.add_argument("--rounds", type=int, help="override the number of rounds")
     parser.add_argument(
@@ -191,21 +194,28 @@ async def run_all(bench: Bench, rounds: int, only: set[str] | None) -> None:
                 bench.note(f"{name}: failed: {exc!r}"[:2000])
 
 
-def environment(args: argparse.Namespace, params: dict, nofile: int, started: float) -> dict:
-    import psutil
-    import salt.version
-    import tornado
-
+def git_state() -> str:
     def git(*cmd: str) -> str:
         done = subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True)
         return done.stdout.strip()
 
     changed = len(git("status", "--porcelain").splitlines())
+    return f"{git('rev-parse', '--short', 'HEAD')} ({changed} changed files in the tree)"
+
+
+def environment(
+    args: argparse.Namespace, params: dict, nofile: int, started: float, tree: str
+) -> dict:
+    import psutil
+    import salt.version
+    import tornado
+
+    now = git_state()
     memory = round(psutil.virtual_memory().total / 2**30)
     return {
         "mode": "quick" if args.quick else "full",
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "git": f"{git('rev-parse', '--short', 'HEAD')} ({changed} changed files in the tree)",
+        "git": tree if now == tree else f"{tree} at the start, {now} at the end",
         "python": platform.python_version(),
         "salt": salt.version.__version__,
         "tornado": tornado.version,
@@ -227,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or params["rounds"]
     only = set(args.only.split(",")) if args.only else None
     started = time.monotonic()
+    tree = git_state()  # the code under test is what the tree holds now
     nofile = procs.raise_nofile()  # before any daemon starts: they inherit it
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     stack = Stack(keep=args.keep)
@@ -243,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         bench = Bench(stack, args.quick, params, swarm_wanted=args.swarm)
         start_helpers(bench)
         asyncio.run(run_all(bench, rounds, only))
-        env = environment(args, params, nofile, started)
+        env = environment(args, params, nofile, started, tree)
         print("\n" + report.write(args.out, bench.records, env, bench.notes))
         print(f"\nresults: {args.out / 'results.md'} and {args.out / 'results.json'}")
     except StackError as exc:

@@ -60,7 +60,7 @@ async def run_idle_ws(bench: Bench, round_index: int) -> None:
         n = connected(subs)
         rss1, fds1 = procs.rss_bytes(api.pid), procs.open_fds(api.pid)
         cpu1 = procs.cpu_seconds(api.pid)
-        await asyncio.sleep(p["settle_seconds"])
+        await asyncio.sleep(p["idle_cpu_seconds"])
         cpu_idle = procs.cpu_seconds(api.pid) - cpu1
         for sub in subs:
             sub.close()
@@ -78,7 +78,7 @@ async def run_idle_ws(bench: Bench, round_index: int) -> None:
             "rss_after_close_mb": rss2 / 2**20,
             "kb_per_idle_ws": (rss1 - rss0) / 1024 / max(1, n),
             "fds_per_ws": (fds1 - fds0) / max(1, n),
-            "idle_cpu_share_while_open": cpu_idle / p["settle_seconds"],
+            "idle_cpu_share_while_open": cpu_idle / p["idle_cpu_seconds"],
         }
         if failures:
             metrics["failures"] = failures[:3]

@@ -72,7 +72,7 @@ async def run_bus_read(bench: Bench, round_index: int) -> None:
             bench.note(f"bus reader did not start: {line[:200]!r}")
             return
         await asyncio.sleep(0.5)
-        with procs.CpuWatch({"api": reader.pid, "master": bench.stack.pid("master")}) as watch:
+        with procs.CpuWatch({"master": bench.stack.pid("master")}) as watch:
             sent = await loop.run_in_executor(None, bench.fire, step, 0, p["count"], p["seconds"])
             out, _ = await loop.run_in_executor(None, reader.communicate)
         got = json.loads(out.splitlines()[-1])
@@ -91,7 +91,7 @@ async def run_bus_read(bench: Bench, round_index: int) -> None:
             "fire_rate": sent["sent"] / sent["elapsed"],
             "received": got["received"],
             "read_rate": got["received"] / span if span else 0.0,
-            "reader_cpu_share": watch.share("api"),
+            "reader_cpu_us_per_event": got["cpu_s"] * 1e6 / max(1, got["received"]),
             "master_cpu_share": watch.share("master"),
         },
     )
