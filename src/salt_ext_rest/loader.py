@@ -8,8 +8,15 @@ the directory Salt should load from: the ``netapi`` one.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 
+@functools.cache
+def _netapi_dir() -> str:
+    return str(Path(__file__).resolve().parent / "netapi")
+
+
 def loader_dirs() -> dict[str, list[str]]:
-    return {"netapi": [str(Path(__file__).resolve().parent / "netapi")]}
+    # Called by every loader build in every Salt process: resolve the path once.
+    return {"netapi": [_netapi_dir()]}
