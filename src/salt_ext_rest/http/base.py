@@ -7,6 +7,7 @@ read.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -121,6 +122,22 @@ class ApiHandler(tornado.web.RequestHandler):
         if cookie:
             return Credentials(token=cookie, source="cookie")
         return Credentials()
+
+    async def identify_inline(self, data: Any, source: str) -> Identity | None:
+        """Credentials carried in a body or chunk (``token``, or ``username``/``password``/
+        ``eauth``); ``None`` when there are none. A token minted from eauth credentials
+        here is marked ephemeral: revoke it when the request is done."""
+        if data.get("token"):
+            return await self.identify(Credentials(token=str(data["token"]), source=source))
+        if not data.get("eauth"):
+            return None
+        creds = Credentials(
+            username=data.get("username"),
+            password=data.get("password"),
+            eauth=data.get("eauth"),
+            source=source,
+        )
+        return dataclasses.replace(await self.identify(creds), ephemeral=True)
 
     async def identify(self, credentials: Credentials | None = None) -> Identity:
         credentials = credentials or self.header_credentials()

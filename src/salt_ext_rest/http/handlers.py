@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -118,16 +117,4 @@ class RunHandler(ApiHandler):
         self.send({"return": results})
 
     async def _identify_chunk(self, chunk: dict[str, Any]) -> Identity:
-        if chunk.get("token"):
-            return await self.identify(Credentials(token=str(chunk["token"]), source="inline"))
-        if chunk.get("eauth"):
-            creds = Credentials(
-                username=chunk.get("username"),
-                password=chunk.get("password"),
-                eauth=chunk.get("eauth"),
-                source="inline",
-            )
-            identity = await self.identify(creds)
-            # A token minted only to run this request: revoked when it is done.
-            return dataclasses.replace(identity, ephemeral=True)
-        return await self.identify()
+        return await self.identify_inline(chunk, "inline") or await self.identify()

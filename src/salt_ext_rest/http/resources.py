@@ -15,7 +15,6 @@ Only the documented methods are routed: ``POST /jobs`` is 405 here, not lowstate
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,7 +22,7 @@ import salt.utils.verify
 
 from salt_ext_rest import grains_cache as grains
 from salt_ext_rest import keygen
-from salt_ext_rest.auth.identity import Credentials, Identity
+from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.authz import authorize
 from salt_ext_rest.errors import BadRequest, Conflict, Unauthorized
 from salt_ext_rest.http import render
@@ -157,18 +156,10 @@ class KeysHandler(KeyHandler):
 
     async def _body_identity(self, body: Mapping[str, Any]) -> Identity:
         """Credentials travel in the body (no session), as rest_cherrypy's ``POST /keys``."""
-        if body.get("token"):
-            return await self.identify(Credentials(token=str(body["token"]), source="body"))
-        if body.get("eauth"):
-            creds = Credentials(
-                username=body.get("username"),
-                password=body.get("password"),
-                eauth=body.get("eauth"),
-                source="body",
-            )
-            identity = await self.identify(creds)
-            return dataclasses.replace(identity, ephemeral=True)
-        raise Unauthorized("Send username, password and eauth (or a token) in the request body")
+        identity = await self.identify_inline(body, "body")
+        if identity is None:
+            raise Unauthorized("Send username, password and eauth (or a token) in the request body")
+        return identity
 
 
 def _one_mapping(data: Any) -> Mapping[str, Any]:
