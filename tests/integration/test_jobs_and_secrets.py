@@ -6,18 +6,11 @@ import time
 import pytest
 
 from tests.support.api import ApiClient
+from tests.support.streams import wait_for_event
 from tests.support.tokens import store_expired_token
 
 pytestmark = [pytest.mark.integration]
 
-
-def wait_for_event(event, tag, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        found = event.get_event(wait=1, tag=tag, full=True)
-        if found and found["tag"] == tag:
-            return found["data"]
-    raise AssertionError(f"no event {tag} within {timeout}s")
 
 
 def test_wheel_async_returns_the_jid_of_the_job_that_runs(api, master_events):

@@ -2,23 +2,15 @@
 
 import json
 import os
-import time
 
 import pytest
 import requests
 
 from tests.support.api import ApiClient
+from tests.support.streams import wait_for_event
 
 pytestmark = [pytest.mark.integration]
 
-
-def wait_for_event(event, tag, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        found = event.get_event(wait=1, tag=tag, full=True)
-        if found and found["tag"] == tag:
-            return found["data"]
-    raise AssertionError(f"no event {tag} within {timeout}s")
 
 
 @pytest.fixture

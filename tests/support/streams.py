@@ -129,3 +129,13 @@ async def wait_until(predicate, timeout=60, interval=0.05):
             return True
         await asyncio.sleep(interval)
     return predicate()
+
+
+def wait_for_event(event, tag, timeout=60):
+    """Wait on a sync Salt event handle for ``tag``; return its data."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = event.get_event(wait=1, tag=tag, full=True)
+        if found and found["tag"] == tag:
+            return found["data"]
+    raise AssertionError(f"no event {tag} within {timeout}s")
