@@ -23,6 +23,7 @@ import salt.netapi
 import salt.utils.minions
 
 from salt_ext_rest.auth.identity import Credentials
+from salt_ext_rest.auth.token_cache import TokenCache
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,6 @@ T = TypeVar("T")
 
 EAUTH_KEYS = ("username", "password", "eauth")
 REACHABLE_TTL = 1.0
-TOKEN_CACHE_MAX = 10000
 
 
 class SaltGateway:
@@ -45,9 +45,8 @@ class SaltGateway:
     ) -> None:
         self.opts = opts
         self._local = threading.local()
-        # token -> (valid until, monotonic; token data): saves a store read per request.
         self.token_cache_ttl = token_cache_ttl
-        self._tokens: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.tokens = TokenCache(self._read_token, token_cache_ttl)
         self._reachable_at = -REACHABLE_TTL
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="rest_ext-salt")
         # eauth (PAM, LDAP, deliberately slow failures) gets its own pool, so a burst
@@ -125,13 +124,15 @@ class SaltGateway:
         load = {"username": creds.username, "password": creds.password, "eauth": creds.eauth}
         if token_expire is not None:
             load["token_expire"] = token_expire
-        return await self.call_auth(self._mint, load)
+        minted = await self.call_auth(self._mint, load)
+        if minted:
+            self.tokens.remember(minted["token"], {k: v for k, v in minted.items() if k != "perms"})
+        return minted
 
     def _mint(self, load: dict[str, Any]) -> dict[str, Any]:
         tdata = self.loadauth().mk_token(load)
         if not tdata or "token" not in tdata:
             return {}
-        self._remember(tdata["token"], tdata)
         # The ACL /login reports, computed in the same executor call.
         return {**tdata, "perms": self._permissions(tdata)}
 
@@ -140,30 +141,21 @@ class SaltGateway:
 
         Valid tokens are remembered for ``token_cache_ttl`` seconds; a revocation
         through this worker forgets them at once, one made elsewhere (another worker,
-        ``salt-run``) is seen within the TTL.
+        ``salt-run``) is seen within the TTL. Concurrent lookups of one token share a read.
         """
-        cached = self._tokens.get(token)
-        if cached and cached[0] > time.monotonic() and cached[1].get("expire", 0) > time.time():
-            return cached[1]
-        tdata = await self.call(self._get_token, token)
-        if tdata:
-            self._remember(token, tdata)
-        return tdata
+        return await self.tokens.get(token)
 
-    def _remember(self, token: str, tdata: dict[str, Any]) -> None:
-        if self.token_cache_ttl <= 0:
-            return
-        if len(self._tokens) >= TOKEN_CACHE_MAX:
-            self._tokens.clear()
-        self._tokens[token] = (time.monotonic() + self.token_cache_ttl, tdata)
+    async def _read_token(self, token: str) -> dict[str, Any]:
+        return await self.call(self._get_token, token)
 
     def _get_token(self, token: str) -> dict[str, Any]:
         tdata = self.loadauth().get_tok(token)
         return tdata if isinstance(tdata, dict) and tdata.get("token") == token else {}
 
     async def revoke_token(self, token: str) -> None:
-        self._tokens.pop(token, None)
+        self.tokens.forget(token)
         await self.call(lambda: self.loadauth().rm_token(token))
+        self.tokens.forget(token)  # a read that started meanwhile may have seen the file
 
     async def permissions(self, tdata: dict[str, Any]) -> list[Any]:
         """The ACL Salt enforces for this token (user, ``*`` and group entries)."""
