@@ -83,3 +83,33 @@ class StreamTest(AsyncHTTPTestCase):
         assert {r["type"] for r in replies} == {"subscribed", "error"}
         conn.write_message(json.dumps({"type": "subscribe", "tags": [""]}))
         assert json.loads(await conn.read_message())["status"] == 400
+
+    @gen_test(timeout=30)
+    async def test_frames_of_every_length_arrive_whole_and_in_order_past_a_full_socket(self):
+        # 7-bit, 16-bit and 64-bit payload lengths; the client reads nothing until all
+        # are published, so the server's sends go partial and fall back to buffering.
+        conn = await self.connect(f"/all_events/{await self.token()}")
+        conn.write_message("websocket client ready")
+        await self.wait_subscribed()
+        sizes = [1, 200, 70000, 3, 300000, 0, 125, 126, 65535, 65536] * 20
+        for n, size in enumerate(sizes):
+            self.context.bus.publish(f"t/{n}", {"pad": "x" * size})
+            if n % 20 == 0:
+                await asyncio.sleep(0)  # let the pump write while the client is stalled
+        for n, size in enumerate(sizes):
+            frame = json.loads(await conn.read_message())
+            assert frame["tag"] == f"t/{n}" and len(frame["data"]["pad"]) == size
+
+    @gen_test
+    async def test_stream_protocol_frames_name_each_subscription(self):
+        conn = await self.connect("/stream")
+        conn.write_message(json.dumps({"type": "auth", "token": await self.token()}))
+        assert json.loads(await conn.read_message())["type"] == "ready"
+        for key in ("a", "b"):
+            conn.write_message(json.dumps({"type": "subscribe", "id": key}))
+            assert json.loads(await conn.read_message()) == {"type": "subscribed", "id": key}
+        await self.wait_subscribed(2)
+        self.context.bus.publish("t/3", {"z": 3})
+        frames = [json.loads(await conn.read_message()) for _ in range(2)]
+        assert sorted(f["subscription"] for f in frames) == ["a", "b"]
+        assert all(f["event"] == {"tag": "t/3", "data": {"z": 3}} for f in frames)

@@ -109,3 +109,24 @@ def test_formatters():
     cloud = json.loads(CloudEventsFormatter("salt-master/m").format(ev))
     assert cloud["specversion"] == "1.0" and cloud["id"] == "ab-1" and cloud["subject"] == ev.tag
     assert cloud["time"] == "1970-01-01T00:00:00Z"
+
+
+def test_subscription_next_times_out_takes_a_batch_and_raises_once_closed():
+    async def scenario():
+        sub = Subscription(None, lambda e: True, maxsize=10)
+        started = asyncio.get_running_loop().time()
+        assert await sub.next(timeout=0.05) is None
+        assert asyncio.get_running_loop().time() - started >= 0.04
+        assert await sub.next(timeout=0) is None
+        waiting = asyncio.ensure_future(sub.next(timeout=5))
+        await asyncio.sleep(0)
+        for n in range(4):
+            sub.offer(event(f"t/{n}"))
+        assert (await waiting).tag == "t/0"
+        assert [e.tag for e in sub.take(2)] == ["t/1", "t/2"]
+        assert sub.backlog() == 1 and sub.delivered == 3
+        sub.close("bye")
+        with pytest.raises(StreamClosed):
+            sub.take(5)
+
+    asyncio.run(scenario())

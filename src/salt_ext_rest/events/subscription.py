@@ -10,9 +10,11 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from salt_ext_rest.auth.identity import Identity
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -25,9 +27,9 @@ class BusEvent:
     notice: bool = False
     stamp: float = field(default=0.0, compare=False)
     # Renderings shared by every subscriber (formatters are pure functions of the event).
-    rendered: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)
+    rendered: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def render(self, key: str, make: Callable[[BusEvent], str | None]) -> str | None:
+    def render(self, key: str, make: Callable[[BusEvent], T]) -> T:
         """``make(self)``, computed once per event for all subscribers."""
         try:
             return self.rendered[key]
@@ -59,7 +61,7 @@ class Subscription:
         self.matcher = matcher
         self.maxsize = maxsize
         self._queue: deque[BusEvent] = deque()
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiter: asyncio.Future[bool] | None = None
         self.closed: StreamClosed | None = None
         self.delivered = 0
 
@@ -82,12 +84,14 @@ class Subscription:
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+            self._waiter.set_result(True)
 
     async def next(self, timeout: float | None = None) -> BusEvent | None:
         """The next event; ``None`` after ``timeout`` idle seconds; raises StreamClosed.
 
         Once closed, the reason is raised at once: what was still queued is dropped.
+        (A plain future and one timer per wait: ``asyncio.wait_for`` costs a second
+        future and an extra loop hop per event, paid by every subscriber.)
         """
         while True:
             if self.closed is not None:
@@ -95,13 +99,33 @@ class Subscription:
             if self._queue:
                 self.delivered += 1
                 return self._queue.popleft()
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await asyncio.wait_for(self._waiter, timeout)
-            except asyncio.TimeoutError:
+            if timeout is not None and timeout <= 0:
                 return None
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = None if timeout is None else loop.call_later(timeout, _idle, waiter)
+            try:
+                woken = await waiter
             finally:
                 self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+            if not woken:
+                return None
+
+    def take(self, limit: int) -> list[BusEvent]:
+        """Up to ``limit`` already queued events, without waiting; raises StreamClosed."""
+        if self.closed is not None:
+            raise self.closed
+        queue = self._queue
+        events = [queue.popleft() for _ in range(min(limit, len(queue)))]
+        self.delivered += len(events)
+        return events
 
     def backlog(self) -> int:
         return len(self._queue)
+
+
+def _idle(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)

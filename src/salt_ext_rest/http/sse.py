@@ -26,6 +26,7 @@ TOKEN_PARAMS = ("token", "salt_token", "session_id", "x-auth-token")
 
 class EventsHandler(ApiHandler):
     long_lived = True  # shutdown does not wait for streams to "finish"
+
     def prepare(self) -> None:
         accept = self.request.headers.get("Accept", "")
         if "text/event-stream" in accept:
@@ -77,18 +78,16 @@ class EventsHandler(ApiHandler):
         while True:
             try:
                 event = await sub.next(timeout=heartbeat)
+                # Write what is already queued too, then flush once.
+                batch = () if event is None else (event, *sub.take(BATCH))
             except StreamClosed as closed:
                 self._write_event(stream, _closing_event(closed))
                 await self.flush()
                 return
             if event is None:
                 self.write(": keepalive\n\n")
-            else:
-                self._write_event(stream, event)
-                for _ in range(min(sub.backlog(), BATCH)):
-                    queued = await sub.next(timeout=0)
-                    if queued is not None:
-                        self._write_event(stream, queued)
+            for queued in batch:
+                self._write_event(stream, queued)
             await self.flush()
 
     def _write_event(self, stream: Stream, event: BusEvent) -> None:

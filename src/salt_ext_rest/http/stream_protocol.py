@@ -119,6 +119,8 @@ class StreamSocket(EventSocket):
         task.cancel()
         self.send({"type": "unsubscribed", "id": key})
 
+    frames_per_key = True
+
     def frame(self, key: str, event: Any, message: str, formatter: Any) -> str:
         # JSON payloads are embedded as they are: no parse and re-dump per subscriber.
         payload = message if formatter.media_type.endswith("json") else json.dumps(message)

@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import struct
 from typing import Any
 
+import tornado.iostream
 import tornado.websocket
 
 from salt_ext_rest.auth.backends import authenticate
@@ -26,12 +28,13 @@ from salt_ext_rest.context import ApiContext
 from salt_ext_rest.errors import RestError, Unauthorized
 from salt_ext_rest.events.filters import EventFilter
 from salt_ext_rest.events.service import Stream, formatter_for, open_stream
-from salt_ext_rest.events.subscription import StreamClosed
+from salt_ext_rest.events.subscription import BusEvent, StreamClosed
 from salt_ext_rest.http.base import COOKIE
 
 log = logging.getLogger(__name__)
 
 READY = "websocket client ready"
+MISSING = object()
 BATCH = 256
 
 
@@ -46,6 +49,10 @@ class EventSocket(tornado.websocket.WebSocketHandler):
         self.wait_ready = wait_ready
         self.identity: Identity | None = None
         self.pumps: dict[str, asyncio.Task] = {}
+
+    def get_compression_options(self) -> None:
+        # Event frames are built once and shared by every subscriber: never compressed.
+        return None
 
     def check_origin(self, origin: str) -> bool:
         allowed = self.context.config.cors_origin
@@ -99,7 +106,7 @@ class EventSocket(tornado.websocket.WebSocketHandler):
             await self.pump(key, stream)
         except StreamClosed as closed:
             self.stream_closed(key, closed)
-        except tornado.websocket.WebSocketClosedError:
+        except (tornado.websocket.WebSocketClosedError, tornado.iostream.StreamClosedError):
             pass
         finally:
             stream.close()
@@ -121,24 +128,43 @@ class EventSocket(tornado.websocket.WebSocketHandler):
             if event is None:
                 self.ping()
                 continue
-            # Write what is already queued too, then wait once for the socket to drain.
-            pending = self.send_event(key, stream, event)
-            for _ in range(min(sub.backlog(), BATCH)):
-                queued = await sub.next(timeout=0)
-                if queued is not None:
-                    pending = self.send_event(key, stream, queued) or pending
-            if pending is not None:
+            # Write what is already queued too, in one write; wait only when the
+            # socket has not taken it all (the subscriber's queue absorbs the rest).
+            pending = self.send_events(key, stream, [event, *sub.take(BATCH)])
+            if pending is not None and not pending.done():
                 await pending
 
-    def send_event(self, key: str, stream: Stream, event: Any) -> Any:
+    def send_events(self, key: str, stream: Stream, events: list[BusEvent]) -> Any:
+        """Write the events' frames straight to the connection; a future if not all sent.
+
+        An event's frame is the same bytes for every subscriber of a formatter (unless
+        ``frame`` depends on the subscription key), so it is built once per event;
+        Tornado's ``write_message`` would rebuild it and start a Task per client.
+        """
         formatter = stream.formatter
-        message = event.render(formatter.name, formatter.format)
-        if message is None:
+        frames = [f for e in events if (f := self.wire_frame(key, e, formatter)) is not None]
+        conn = self.ws_connection
+        if not frames:
             return None
-        future = self.write_message(self.frame(key, event, message, formatter))
-        # Only the last write of a batch is awaited: retrieve the others' errors quietly.
-        future.add_done_callback(_retrieve)
-        return future
+        if conn is None or conn.is_closing() or conn.stream is None:
+            raise tornado.websocket.WebSocketClosedError()
+        try:
+            return write_through(conn.stream, frames[0] if len(frames) == 1 else b"".join(frames))
+        except (tornado.iostream.StreamClosedError, OSError) as exc:
+            raise tornado.websocket.WebSocketClosedError() from exc
+
+    def wire_frame(self, key: str, event: BusEvent, formatter: Any) -> bytes | None:
+        if not self.frames_per_key:
+            cached = event.rendered.get(f"ws:{formatter.name}", MISSING)
+            if cached is not MISSING:
+                return cached
+        message = event.render(formatter.name, formatter.format)
+        frame = None if message is None else text_frame(self.frame(key, event, message, formatter))
+        if not self.frames_per_key:
+            event.rendered[f"ws:{formatter.name}"] = frame
+        return frame
+
+    frames_per_key = False  # True when ``frame`` depends on the subscription key
 
     def frame(self, key: str, event: Any, message: str, formatter: Any) -> str:
         return message
@@ -167,6 +193,33 @@ class CherrypyWsSocket(EventSocket):
         super().open(*args, **kwargs)
 
 
-def _retrieve(future: Any) -> None:
-    if not future.cancelled():
-        future.exception()
+def write_through(stream: tornado.iostream.BaseIOStream, data: bytes) -> Any:
+    """``stream.write(data)``, but with one ``send`` when the stream is idle.
+
+    On a plain TCP stream with nothing pending, the bytes go straight to the socket:
+    no Future, no callback, no buffer bookkeeping per subscriber. Whatever the
+    kernel does not take (or any TLS stream) goes through Tornado's buffered write,
+    whose future is returned for the caller to wait on.
+    """
+    if type(stream) is tornado.iostream.IOStream and not stream.writing():
+        try:
+            sent = stream.socket.send(data)
+        except BlockingIOError:
+            sent = 0
+        if sent == len(data):
+            return None
+        data = data[sent:]
+    return stream.write(data)
+
+
+def text_frame(message: str) -> bytes:
+    """An unmasked, uncompressed, final WebSocket text frame (RFC 6455 5.2)."""
+    data = message.encode("utf-8")
+    size = len(data)
+    if size < 126:
+        head = struct.pack("!BB", 0x81, size)
+    elif size <= 0xFFFF:
+        head = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        head = struct.pack("!BBQ", 0x81, 127, size)
+    return head + data
