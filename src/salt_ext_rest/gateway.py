@@ -24,6 +24,7 @@ import salt.utils.minions
 
 from salt_ext_rest.auth.identity import Credentials
 from salt_ext_rest.auth.token_cache import TokenCache
+from salt_ext_rest.events.firer import EventFirer
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ class SaltGateway:
         self.opts = opts
         self._local = threading.local()
         self.token_cache_ttl = token_cache_ttl
-        self.tokens = TokenCache(self._read_token, token_cache_ttl)
+        self.token_cache = TokenCache(self._read_token, token_cache_ttl)
+        self.firer = EventFirer(opts, self.call)
         self._reachable_at = -REACHABLE_TTL
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="rest_ext-salt")
         # eauth (PAM, LDAP, deliberately slow failures) gets its own pool, so a burst
@@ -126,7 +128,9 @@ class SaltGateway:
             load["token_expire"] = token_expire
         minted = await self.call_auth(self._mint, load)
         if minted:
-            self.tokens.remember(minted["token"], {k: v for k, v in minted.items() if k != "perms"})
+            self.token_cache.remember(
+                minted["token"], {k: v for k, v in minted.items() if k != "perms"}
+            )
         return minted
 
     def _mint(self, load: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +147,7 @@ class SaltGateway:
         through this worker forgets them at once, one made elsewhere (another worker,
         ``salt-run``) is seen within the TTL. Concurrent lookups of one token share a read.
         """
-        return await self.tokens.get(token)
+        return await self.token_cache.get(token)
 
     async def _read_token(self, token: str) -> dict[str, Any]:
         return await self.call(self._get_token, token)
@@ -153,9 +157,9 @@ class SaltGateway:
         return tdata if isinstance(tdata, dict) and tdata.get("token") == token else {}
 
     async def revoke_token(self, token: str) -> None:
-        self.tokens.forget(token)
+        self.token_cache.forget(token)
         await self.call(lambda: self.loadauth().rm_token(token))
-        self.tokens.forget(token)  # a read that started meanwhile may have seen the file
+        self.token_cache.forget(token)  # a read that started meanwhile may have seen the file
 
     async def permissions(self, tdata: dict[str, Any]) -> list[Any]:
         """The ACL Salt enforces for this token (user, ``*`` and group entries)."""
@@ -167,6 +171,11 @@ class SaltGateway:
         perms = self.loadauth().get_auth_list(load, token=tdata)
         return salt.netapi.sorted_permissions(perms or [])
 
+    async def fire_event(self, data: dict[str, Any], tag: str) -> bool:
+        """Fire ``tag`` on the master's bus; ``False`` when the master did not take it."""
+        return await self.firer.fire(data, tag)
+
     def shutdown(self) -> None:
+        self.firer.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.auth_pool.shutdown(wait=False, cancel_futures=True)

@@ -85,3 +85,23 @@ def test_master_down_is_503(stack):
             assert time.monotonic() - started < 10
     finally:
         stack.master.start()
+
+
+def test_hook_is_503_while_the_master_is_down_and_works_again_after(stack):
+    client = ApiClient(stack.url)
+    client.login(stack.credentials)
+    assert client.post("/hook/before", json={"n": 1}).status_code == 200
+    stack.master.terminate()
+    try:
+        started = time.monotonic()
+        response = client.post("/hook/during", json={"n": 2})
+        assert response.status_code == 503, response.text
+        assert response.json()["message"] == "The Salt master did not take the event"
+        assert time.monotonic() - started < 10
+    finally:
+        stack.master.start()
+    client.login(stack.credentials)
+    deadline = time.monotonic() + 60
+    while client.post("/hook/after", json={"n": 3}).status_code != 200:
+        assert time.monotonic() < deadline, "the hook did not recover after the master restart"
+        time.sleep(1)

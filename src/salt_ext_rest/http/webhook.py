@@ -10,10 +10,7 @@ The event data is ``{"headers", "post", "body", "get"}`` as in rest_cherrypy
 
 from __future__ import annotations
 
-import threading
 from typing import Any
-
-import salt.utils.event
 
 from salt_ext_rest.errors import ServiceUnavailable, UnsupportedMediaType
 from salt_ext_rest.http.base import ApiHandler
@@ -22,23 +19,6 @@ TAG_BASE = "salt/netapi/hook"
 SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "x-auth-token", "cookie", "set-cookie"}
 )
-
-_local = threading.local()
-
-
-def fire(opts: dict[str, Any], data: dict[str, Any], tag: str) -> bool:
-    """Fire one event (blocking: runs on the gateway's executor, one publisher per thread)."""
-    event = getattr(_local, "event", None)
-    if event is None:
-        event = salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=False)
-        _local.event = event
-    try:
-        return bool(event.fire_event(data, tag))
-    except Exception:
-        # A broken publisher (master restarted): start afresh on the next call.
-        _local.event = None
-        event.destroy()
-        raise
 
 
 def hook_tag(suffix: str | None) -> str:
@@ -60,8 +40,7 @@ class WebhookHandler(ApiHandler):
             "body": self.body.decode("utf-8", errors="replace"),
             "get": self._query(),
         }
-        fired = await self.context.gateway.call(fire, self.context.opts, data, hook_tag(suffix))
-        if not fired:
+        if not await self.context.gateway.fire_event(data, hook_tag(suffix)):
             raise ServiceUnavailable("The Salt master did not take the event")
         self.send({"success": True})
 
