@@ -23,6 +23,7 @@ import salt.netapi
 import salt.utils.minions
 
 from salt_ext_rest.auth.identity import Credentials
+from salt_ext_rest.auth.loader_misses import KnownMisses
 from salt_ext_rest.auth.token_cache import TokenCache
 from salt_ext_rest.events.firer import EventFirer
 
@@ -58,7 +59,9 @@ class SaltGateway:
     # -- thread-local Salt objects -------------------------------------------------
     def loadauth(self) -> salt.auth.LoadAuth:
         if not hasattr(self._local, "loadauth"):
-            self._local.loadauth = salt.auth.LoadAuth(self.opts)
+            loadauth = salt.auth.LoadAuth(self.opts)
+            loadauth.auth = KnownMisses(loadauth.auth)
+            self._local.loadauth = loadauth
         return self._local.loadauth
 
     def ckminions(self) -> salt.utils.minions.CkMinions:
