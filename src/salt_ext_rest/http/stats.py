@@ -26,6 +26,9 @@ from salt_ext_rest.http.base import ApiHandler
 from salt_ext_rest.plugins.manager import plugin_names
 
 DRAIN_POLL = 0.05
+#: the process figures (RSS, open files, CPU: four /proc reads) are sampled at most
+#: this often; a monitoring poller asking many times a second gets the same sample
+PROCESS_SAMPLE_AGE = 1.0
 
 
 def is_long_lived(request: tornado.httputil.HTTPServerRequest, handler_class: type) -> bool:
@@ -44,6 +47,16 @@ class ServerStats:
         # request -> is it a stream? Weak keys: a request dropped without finishing
         # (client gone before its handler ran) does not stay "in flight" forever.
         self._open: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+        self._process: tuple[float, dict[str, Any]] = (-PROCESS_SAMPLE_AGE, {})
+
+    def process(self) -> dict[str, Any]:
+        """This process's RSS, open files, threads and CPU, at most PROCESS_SAMPLE_AGE old."""
+        taken, sample = self._process
+        now = time.monotonic()
+        if now - taken >= PROCESS_SAMPLE_AGE:
+            sample = _process()
+            self._process = (now, sample)
+        return sample
 
     def begin(self, request: tornado.httputil.HTTPServerRequest, handler_class: type) -> None:
         self._open[request] = is_long_lived(request, handler_class)
@@ -106,7 +119,7 @@ def snapshot(handler: ApiHandler) -> dict[str, Any]:
             "streams": stats.streams,
             "by_status": dict(sorted(stats.statuses.items())),
         },
-        "process": _process(),
+        "process": stats.process(),
         "thread_pools": {
             "salt": _pool(context.gateway.pool),
             "auth": _pool(context.gateway.auth_pool),
