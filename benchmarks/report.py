@@ -73,6 +73,20 @@ for _set, _who in (("real", "2 real minions"), ("sim", "2 simulated minions")):
             "api_cpu_ms_per_job",
             None,
         ),
+        (
+            f"test.ping {_who} c=10 master CPU (cores)",
+            "local_ping",
+            f"c=10 {_set}",
+            "master_cpu_share",
+            _d10,
+        ),
+        (
+            f"test.ping {_who} c=10 all processes CPU (cores)",
+            "local_ping",
+            f"c=10 {_set}",
+            "all_cpu_share",
+            _d10,
+        ),
     ]
 ROWS += [
     ("local_async + all returns on stream p50 ms", "local_async_events", None, "p50_ms", None),

@@ -12,7 +12,7 @@ from typing import Any
 
 from benchmarks import procs
 from benchmarks.loadgen.http import HttpClient, LoadResult
-from benchmarks.stack import EAUTH, HERE, MODULES, USER, Stack
+from benchmarks.stack import EAUTH, HERE, MINIONS, MODULES, USER, Stack
 
 
 @dataclass
@@ -54,6 +54,10 @@ class Bench:
         """Process trees whose CPU a measurement reports."""
         pids = {"api": self.apis[target].pid if target in self.apis else self.bare.pid}  # type: ignore[union-attr]
         pids["master"] = self.stack.pid("master")
+        # the minions (real and simulated): with the rest, how busy the machine was
+        for name in self.stack.procs:
+            if name in MINIONS or name in ("fast", "swarm"):
+                pids[f"minion:{name}"] = self.stack.pid(name)
         for name in MODULES:
             if name != target:
                 pids[f"idle:{name}"] = self.apis[name].pid
@@ -132,6 +136,10 @@ def load_metrics(result: LoadResult, watch: procs.CpuWatch, unit: str = "req") -
     }
     idle = sum(v for k, v in watch.used.items() if k.startswith("idle:"))
     metrics["idle_apis_cpu_share"] = idle / watch.wall if watch.wall else 0.0
+    minions = sum(v for k, v in watch.used.items() if k.startswith("minion:"))
+    metrics["minions_cpu_share"] = minions / watch.wall if watch.wall else 0.0
+    # every watched process and the load generator: near the core count = saturated
+    metrics["all_cpu_share"] = sum(watch.used.values()) / watch.wall if watch.wall else 0.0
     if result.error_samples:
         metrics["error_samples"] = result.error_samples
     return metrics
