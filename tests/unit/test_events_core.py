@@ -130,3 +130,30 @@ def test_subscription_next_times_out_takes_a_batch_and_raises_once_closed():
             sub.take(5)
 
     asyncio.run(scenario())
+
+
+def test_idle_notice_counts_from_the_last_event_with_one_timer_per_idle_period():
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        sub = Subscription(None, lambda e: True, maxsize=10)
+        got = []
+
+        async def consume():
+            while len(got) < 6:
+                got.append((await sub.next(timeout=0.2), loop.time()))
+
+        task = asyncio.ensure_future(consume())
+        start = loop.time()
+        for n in range(5):  # an event every 0.1 s: never 0.2 s idle
+            await asyncio.sleep(0.1)
+            sub.offer(event(f"t/{n}"))
+        await asyncio.wait_for(task, 2)
+        assert [e.tag for e, _ in got[:5]] == [f"t/{n}" for n in range(5)]
+        idle, at = got[5]
+        assert idle is None and at - start >= 0.5 + 0.19  # 0.2 s after the last event
+        timers = [h for h in loop._scheduled if not h.cancelled()]
+        assert len(timers) <= 1
+        sub.close("bye")
+        assert not [h for h in loop._scheduled if not h.cancelled()]
+
+    asyncio.run(scenario())

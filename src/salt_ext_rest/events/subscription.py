@@ -7,6 +7,7 @@ the others are not delayed.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,6 +65,11 @@ class Subscription:
         self._waiter: asyncio.Future[bool] | None = None
         self.closed: StreamClosed | None = None
         self.delivered = 0
+        # Idle detection for ``next(timeout)``: one timer per idle period, re-armed
+        # when it fires early, instead of a timer per wait (per event, per subscriber).
+        self._active = time.monotonic()  # last event or idle notice handed out
+        self._idle_after: float | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
 
     def offer(self, event: BusEvent) -> None:
         """Called by the bus for every event; never blocks."""
@@ -81,6 +87,9 @@ class Subscription:
         if self.closed is None:
             self.closed = StreamClosed(reason, code)
             self._wake()
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+                self._idle_timer = None
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
@@ -89,29 +98,46 @@ class Subscription:
     async def next(self, timeout: float | None = None) -> BusEvent | None:
         """The next event; ``None`` after ``timeout`` idle seconds; raises StreamClosed.
 
+        Idle means: no event handed out (and no ``None``) for ``timeout`` seconds.
         Once closed, the reason is raised at once: what was still queued is dropped.
-        (A plain future and one timer per wait: ``asyncio.wait_for`` costs a second
-        future and an extra loop hop per event, paid by every subscriber.)
         """
         while True:
             if self.closed is not None:
                 raise self.closed
             if self._queue:
                 self.delivered += 1
+                self._active = time.monotonic()
                 return self._queue.popleft()
             if timeout is not None and timeout <= 0:
                 return None
             loop = asyncio.get_running_loop()
             waiter = self._waiter = loop.create_future()
-            timer = None if timeout is None else loop.call_later(timeout, _idle, waiter)
+            if timeout is not None:
+                self._arm_idle(loop, timeout)
             try:
                 woken = await waiter
             finally:
                 self._waiter = None
-                if timer is not None:
-                    timer.cancel()
             if not woken:
+                self._active = time.monotonic()
                 return None
+
+    def _arm_idle(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+        self._idle_after = timeout
+        if self._idle_timer is None:
+            delay = max(0.0, self._active + timeout - time.monotonic())
+            self._idle_timer = loop.call_later(delay, self._idle_check, loop)
+
+    def _idle_check(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._idle_timer = None
+        if self._idle_after is None or self.closed is not None:
+            return
+        due = self._active + self._idle_after
+        if time.monotonic() < due - 0.001:  # events came meanwhile: wait the rest
+            self._idle_timer = loop.call_later(due - time.monotonic(), self._idle_check, loop)
+        elif self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(False)
+        # else the consumer is busy, not waiting: its next wait re-arms the timer
 
     def take(self, limit: int) -> list[BusEvent]:
         """Up to ``limit`` already queued events, without waiting; raises StreamClosed."""
@@ -124,8 +150,3 @@ class Subscription:
 
     def backlog(self) -> int:
         return len(self._queue)
-
-
-def _idle(waiter: asyncio.Future[bool]) -> None:
-    if not waiter.done():
-        waiter.set_result(False)

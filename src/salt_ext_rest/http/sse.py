@@ -97,12 +97,13 @@ class EventsHandler(ApiHandler):
             self.write(frame)
 
 
-def _frame(event: BusEvent, payload: str | None) -> str | None:
+def _frame(event: BusEvent, payload: str | None) -> bytes | None:
+    """The SSE message, encoded once for every subscriber."""
     if payload is None:
         return None
     lines = "".join(f"data: {line}\n" for line in payload.splitlines() or [""])
     id_line = f"id: {event.id}\n" if event.id else ""
-    return f"{id_line}tag: {event.tag}\n{lines}\n"
+    return f"{id_line}tag: {event.tag}\n{lines}\n".encode()
 
 
 def _closing_event(closed: StreamClosed) -> BusEvent:
