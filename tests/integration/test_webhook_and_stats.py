@@ -77,6 +77,9 @@ def test_stats_needs_a_token_and_reports_the_process(api_url, token):
     assert second["requests"]["in_flight"] == 1  # this very request
     assert second["uptime"] >= first["uptime"] > 0
     assert second["process"]["rss_bytes"] > 10_000_000 and second["process"]["open_fds"] > 3
+    # what startup built is frozen out of the collector's full passes
+    assert second["process"]["gc"]["frozen_objects"] > 50_000
+    assert len(second["process"]["gc"]["collections"]) == 3
     assert second["thread_pools"]["salt"]["size"] == 32
     assert second["thread_pools"]["auth"]["size"] == 4
     assert second["requests"]["by_status"]["4xx"] >= 2  # the two 401s above

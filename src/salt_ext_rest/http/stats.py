@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import os
 import threading
 import time
@@ -99,6 +100,12 @@ def _process() -> dict[str, Any]:
             "open_fds": proc.num_fds(),
             "threads": threading.active_count(),
             "cpu_seconds": round(cpu.user + cpu.system, 3),
+            # objects frozen at startup (never walked by the collector) and
+            # collections run per generation since
+            "gc": {
+                "frozen_objects": gc.get_freeze_count(),
+                "collections": [gen["collections"] for gen in gc.get_stats()],
+            },
         }
 
 
