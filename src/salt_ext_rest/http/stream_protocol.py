@@ -34,6 +34,8 @@ MAX_SUBSCRIPTIONS = 16
 
 
 class StreamSocket(EventSocket):
+    frames_per_key = True  # each event frame names its subscription
+
     def initialize(self, context: ApiContext, format: str = "raw", wait_ready: bool = True):
         super().initialize(context, format, wait_ready)
         self._auth_timer: asyncio.TimerHandle | None = None
@@ -118,8 +120,6 @@ class StreamSocket(EventSocket):
             raise BadRequest(f"no subscription {key!r}")
         task.cancel()
         self.send({"type": "unsubscribed", "id": key})
-
-    frames_per_key = True
 
     def frame(self, key: str, event: Any, message: str, formatter: Any) -> str:
         # JSON payloads are embedded as they are: no parse and re-dump per subscriber.

@@ -42,6 +42,7 @@ class EventSocket(tornado.websocket.WebSocketHandler):
     """Base for event WebSockets: authenticate, then pump formatted events."""
 
     long_lived = True  # shutdown does not wait for streams to "finish"
+    frames_per_key = False  # True when ``frame`` depends on the subscription key
 
     def initialize(self, context: ApiContext, format: str = "raw", wait_ready: bool = True):
         self.context = context
@@ -163,8 +164,6 @@ class EventSocket(tornado.websocket.WebSocketHandler):
         if not self.frames_per_key:
             event.rendered[f"ws:{formatter.name}"] = frame
         return frame
-
-    frames_per_key = False  # True when ``frame`` depends on the subscription key
 
     def frame(self, key: str, event: Any, message: str, formatter: Any) -> str:
         return message
