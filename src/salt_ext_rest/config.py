@@ -131,6 +131,24 @@ def _check_files(conf: RestConfig) -> None:
             raise ConfigError(f"'{key}': directory not found: {os.path.dirname(path)}")
 
 
+#: first path segments rest_ext serves itself (a webhook_url there is never reached,
+#: or, for ``/``, would catch every unmatched POST)
+OWN_PATHS = frozenset(
+    {"login", "logout", "token", "run", "events", "all_events", "formatted_events", "ws"}
+    | {"stream", "minions", "jobs", "keys", "stats"}
+)
+
+
+def _check_paths(conf: RestConfig) -> None:
+    first = conf.webhook_url.strip("/").split("/")[0]
+    taken = {path.strip("/").split("/")[0] for path in (conf.static_path, conf.app_path)}
+    if not first or first in OWN_PATHS or first in taken:
+        raise ConfigError(
+            f"'webhook_url': {conf.webhook_url!r} overlaps rest_ext's own URLs; "
+            "give the webhook a prefix of its own, such as /hook"
+        )
+
+
 def load_config(opts: dict[str, Any]) -> RestConfig:
     """Validate ``opts['rest_ext']`` and return it as a :class:`RestConfig`."""
     raw = opts.get(MODULE_KEY)
@@ -140,5 +158,6 @@ def load_config(opts: dict[str, Any]) -> RestConfig:
     if message:
         raise ConfigError(message)
     conf = RestConfig(**_normalise(raw))
+    _check_paths(conf)
     _check_files(conf)
     return conf

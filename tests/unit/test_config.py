@@ -35,6 +35,9 @@ def test_cors_origin_string_becomes_tuple():
         ({"port": 1}, "'ssl_crt' is required unless 'disable_ssl' is true"),
         ({"port": 1, "ssl_crt": "/nonexistent/crt.pem"}, "'ssl_crt': file not found"),
         ({"port": 1, "disable_ssl": True, "static": "/nonexistent"}, "'static': file not found"),
+        ({"port": 1, "disable_ssl": True, "webhook_url": "/"}, "'webhook_url': '/' overlaps"),
+        ({"port": 1, "disable_ssl": True, "webhook_url": "/login/x"}, "'webhook_url'"),
+        ({"port": 1, "disable_ssl": True, "webhook_url": "/static/"}, "'webhook_url'"),
     ],
 )
 def test_bad_config_names_the_key(block, fragment):
