@@ -25,21 +25,14 @@ from pathlib import Path
 
 import psutil
 
+from salt_ext_rest.lowstate.validation import NON_SSH_CLIENTS
+
 HOST = "127.0.0.1"
 USER = "bench"
 EAUTH = "auto"
 MODULES = ("rest_ext", "rest_cherrypy", "rest_tornado")
 MINIONS = ("bench-minion-1", "bench-minion-2")
-CLIENTS = [
-    "local",
-    "local_async",
-    "local_batch",
-    "local_subset",
-    "runner",
-    "runner_async",
-    "wheel",
-    "wheel_async",
-]
+CLIENTS = list(NON_SSH_CLIENTS)
 BIN = Path(sys.executable).parent
 HERE = Path(__file__).resolve().parent
 

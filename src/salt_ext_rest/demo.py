@@ -23,12 +23,13 @@ from pathlib import Path
 
 import psutil  # a Salt dependency
 
+from salt_ext_rest.lowstate.validation import NON_SSH_CLIENTS
+
 MINION_ID = "demo-minion"
 USERNAME = "demo"
 EAUTH = "sharedsecret"
 HOST = "127.0.0.1"
-CLIENTS = ["local", "local_async", "local_batch", "local_subset",
-           "runner", "runner_async", "wheel", "wheel_async"]  # fmt: skip
+CLIENTS = list(NON_SSH_CLIENTS)
 GRACE = 10.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: terminal closed
 BIN = Path(sys.executable).parent

@@ -10,6 +10,8 @@ import copy
 import os
 import secrets
 
+from salt_ext_rest.lowstate.validation import NON_SSH_CLIENTS
+
 #: netapi modules the harness knows how to configure and check.
 NETAPI_MODULES = ("rest_ext", "rest_cherrypy", "rest_tornado")
 #: the module under test.
@@ -23,16 +25,7 @@ API_USER = "saltdev"
 #: user allowed only ``test.ping`` (auto) / ``test.*`` (sharedsecret).
 LIMITED_USER = "limited"
 
-ENABLED_CLIENTS = [
-    "local",
-    "local_async",
-    "local_batch",
-    "local_subset",
-    "runner",
-    "runner_async",
-    "wheel",
-    "wheel_async",
-]
+ENABLED_CLIENTS = list(NON_SSH_CLIENTS)
 
 
 class _Remove:

@@ -24,6 +24,9 @@ ALL_CLIENTS = (
     "wheel_async",
     "ssh",
 )
+#: every client but ``ssh`` (shell-injection history; enable it only on purpose): what
+#: the demo, the tests and the benchmarks put in ``netapi_enable_clients``
+NON_SSH_CLIENTS = tuple(client for client in ALL_CLIENTS if client != "ssh")
 
 
 def _registry() -> Registry:
