@@ -111,3 +111,13 @@ class ApiContext:
 
     def close(self) -> None:
         self.gateway.shutdown()
+
+
+def check_plugins(opts: dict[str, Any], config: RestConfig) -> None:
+    """Build the context once, as a worker will, and throw it away.
+
+    What only plugins know (``event_visibility`` policies, formatters, schemas) is then
+    checked when salt-api starts, not in each worker after the fork; raises
+    :class:`ConfigError`. Nothing is started: no bus subscription, no thread.
+    """
+    ApiContext.build(opts, config).close()

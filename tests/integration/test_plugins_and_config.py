@@ -69,6 +69,7 @@ def test_plugin_inactive_unless_configured(example_plugin_installed, api_url, ap
         ({"num_processes": "many"}, "rest_ext.num_processes: must be a positive whole number"),
         ({"disable_ssl": False, "ssl_crt": "/nonexistent.pem"}, "'ssl_crt': file not found"),
         ({"webhook_url": "/"}, "'webhook_url': '/' overlaps rest_ext's own URLs"),
+        ({"event_visibility": "nope"}, "'event_visibility': unknown policy; available: "),
     ],
 )
 def test_bad_config_stops_salt_api_with_one_clear_line(salt_master, conf, message):

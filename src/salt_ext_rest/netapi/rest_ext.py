@@ -2,8 +2,8 @@
 The ``rest_ext`` netapi module: Salt's loader finds it, salt-api starts it.
 
 This module stays thin: it checks that ``rest_ext`` is configured, validates that
-configuration (a bad one stops salt-api with one clear log line) and hands over to
-:mod:`salt_ext_rest.server`.
+configuration, including the names plugins provide (a bad one stops salt-api with
+one clear log line), and hands over to :mod:`salt_ext_rest.server`.
 """
 
 import logging
@@ -21,9 +21,10 @@ def __virtual__():
     if __virtualname__ not in __opts__:
         return False, "rest_ext is not configured in the master config"
     from salt_ext_rest.config import ConfigError, load_config
+    from salt_ext_rest.context import check_plugins
 
     try:
-        load_config(__opts__)
+        check_plugins(__opts__, load_config(__opts__))
     except ConfigError as exc:
         log.critical("rest_ext: invalid configuration: %s", exc)
         # Stop salt-api itself (not only this module): a misconfigured API must not
