@@ -47,7 +47,6 @@ class SaltGateway:
     ) -> None:
         self.opts = opts
         self._local = threading.local()
-        self.token_cache_ttl = token_cache_ttl
         self.token_cache = TokenCache(self._read_token, token_cache_ttl)
         self.firer = EventFirer(opts, self.call)
         self._reachable_at = -REACHABLE_TTL

@@ -145,7 +145,9 @@ class Subscription:
             raise self.closed
         queue = self._queue
         events = [queue.popleft() for _ in range(min(limit, len(queue)))]
-        self.delivered += len(events)
+        if events:
+            self.delivered += len(events)
+            self._active = time.monotonic()
         return events
 
     def backlog(self) -> int:
