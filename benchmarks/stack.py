@@ -14,7 +14,6 @@ import json
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -23,9 +22,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-import psutil
-
 from salt_ext_rest.lowstate.validation import NON_SSH_CLIENTS
+from salt_ext_rest.processes import stop_groups
 
 HOST = "127.0.0.1"
 USER = "bench"
@@ -229,22 +227,7 @@ class Stack:
     def stop(self, names: list[str] | None = None, grace: float = 10.0) -> None:
         """SIGTERM the named daemons' process groups; SIGKILL what is left after ``grace``."""
         procs = [p for n, p in self.procs.items() if names is None or n in names]
-        family = [member for p in procs for member in _family(p.pid)]
-        for proc in procs:
-            _killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while any(_running(m) for m in family) and time.monotonic() < deadline:
-            time.sleep(0.1)
-            for proc in procs:
-                proc.poll()
-        for proc in procs:
-            _killpg(proc.pid, signal.SIGKILL)
-        for member in family:
-            with contextlib.suppress(psutil.Error):
-                member.kill()
-        for proc in procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(5)
+        stop_groups(procs, grace)
         for name in [n for n, p in self.procs.items() if p in procs]:
             del self.procs[name]
 
@@ -265,21 +248,3 @@ def http_answers(url: str, timeout: float = 3.0) -> bool:
         return True
     except OSError:
         return False
-
-
-def _family(pid: int) -> list[psutil.Process]:
-    with contextlib.suppress(psutil.Error):
-        top = psutil.Process(pid)
-        return [top, *top.children(recursive=True)]
-    return []
-
-
-def _killpg(pgid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signum)
-
-
-def _running(proc: psutil.Process) -> bool:
-    with contextlib.suppress(psutil.Error):
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    return False

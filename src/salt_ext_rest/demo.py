@@ -21,9 +21,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-import psutil  # a Salt dependency
-
 from salt_ext_rest.lowstate.validation import NON_SSH_CLIENTS
+from salt_ext_rest.processes import stop_groups
 
 MINION_ID = "demo-minion"
 USERNAME = "demo"
@@ -186,48 +185,9 @@ class Demo:
     def cleanup(self) -> None:
         # The minion and salt-api go first, so that the minion does not chase the master.
         for names in (("minion", "api"), ("master",)):
-            _stop([proc for name, proc in self.procs.items() if name in names])
+            stop_groups([proc for name, proc in self.procs.items() if name in names], GRACE)
         if not self.args.keep:
             shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def _family(procs: list[subprocess.Popen]) -> list[psutil.Process]:
-    found = []
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            top = psutil.Process(proc.pid)
-            found += [top, *top.children(recursive=True)]
-    return found
-
-
-def _stop(procs: list[subprocess.Popen]) -> None:
-    """SIGTERM each daemon's process group; SIGKILL whatever is left after GRACE."""
-    family = _family(procs)
-    for proc in procs:
-        _killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + GRACE
-    while any(map(_running, family)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-        for proc in procs:
-            proc.poll()  # reap the daemons themselves
-    for proc in procs:
-        _killpg(proc.pid, signal.SIGKILL)
-    for leftover in family + _family(procs):
-        with contextlib.suppress(psutil.Error):
-            leftover.kill()  # psutil checks that the pid was not reused
-    for proc in procs:
-        proc.wait()
-
-
-def _killpg(pgid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signum)
-
-
-def _running(proc: psutil.Process) -> bool:
-    with contextlib.suppress(psutil.Error):
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    return False
 
 
 def _say(message: str) -> None:
