@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
+from salt_ext_rest import callargs
 from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.errors import Forbidden
 
@@ -26,8 +27,8 @@ class Policy(Protocol):
 class SaltAclPolicy:
     """Checks runner and wheel calls against the caller's eauth ACL before anything runs.
 
-    Gives a clear 403 instead of Salt's generic authentication error, and guards
-    ``wheel_async``, which rest_ext starts itself.
+    Gives a clear 403 instead of Salt's generic authentication error, and guards what
+    rest_ext runs itself: ``wheel``/``wheel_async``, with the arguments that will run.
     """
 
     name = "salt-acl"
@@ -49,13 +50,32 @@ class SaltAclPolicy:
         if not allowed:
             raise Forbidden(f"User {identity.name!r} may not run {form} function {chunk['fun']!r}")
 
-    def _allowed(self, identity: Identity, chunk: dict[str, Any], form: str) -> bool:
-        gateway = self.context.gateway
+    def _auth_list(self, identity: Identity) -> list[Any]:
         load = {"eauth": identity.eauth, "username": identity.name}
-        auth_list = gateway.loadauth().get_auth_list(load, token=identity.token_data())
-        kwarg = chunk.get("kwarg") or {k: v for k, v in chunk.items() if k not in ("client", "fun")}
-        result = gateway.ckminions().spec_check(auth_list or [], chunk["fun"], kwarg, form)
-        return bool(result) and not (isinstance(result, dict) and "error" in result)
+        loadauth = self.context.gateway.loadauth()
+        return loadauth.get_auth_list(load, token=identity.token_data()) or []
+
+    def _allowed(self, identity: Identity, chunk: dict[str, Any], form: str) -> bool:
+        opts = self.context.gateway.opts
+        call = callargs.wheel_call if form == "wheel" else callargs.runner_call
+        args, kwargs = call(opts, chunk)
+        return spec_allowed(
+            self.context, self._auth_list(identity), chunk["fun"], args, kwargs, form
+        )
+
+
+def spec_allowed(
+    context: ApiContext,
+    auth_list: list[Any],
+    fun: str,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    form: str,
+) -> bool:
+    """Does ``auth_list`` allow the runner/wheel function ``fun`` with exactly these arguments?"""
+    check = context.gateway.ckminions().spec_check
+    result = check(auth_list, fun, {"arg": args, "kwarg": kwargs}, form)
+    return bool(result) and not (isinstance(result, dict) and "error" in result)
 
 
 async def authorize(context: ApiContext, identity: Identity, chunks: list[dict[str, Any]]) -> None:

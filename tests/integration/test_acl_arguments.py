@@ -1,0 +1,121 @@
+"""ACL argument restrictions, POST /keys rights and caller-chosen jids, through a real salt-api.
+
+The ``webkeys`` user (tests/support/config.py) may accept and generate keys only for
+minions named ``web*``; ``limited`` may run ``test.*``; ``saltdev`` may do everything.
+"""
+
+import pathlib
+import time
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from saltfactories.utils import random_string
+
+from tests.support import config as cfg
+from tests.support.api import ApiClient
+
+pytestmark = [pytest.mark.integration]
+
+
+def _public_key_pem():
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+class KeyDirs:
+    """The session master's key directories: pending (``minions_pre``) and accepted."""
+
+    def __init__(self, salt_master):
+        pki = pathlib.Path(salt_master.config["pki_dir"])
+        self.pre, self.accepted = pki / "minions_pre", pki / "minions"
+
+    def add_pending(self, mid):
+        self.pre.mkdir(parents=True, exist_ok=True)
+        (self.pre / mid).write_bytes(_public_key_pem())
+
+    def is_pending(self, mid):
+        return (self.pre / mid).exists() and not (self.accepted / mid).exists()
+
+    def is_accepted(self, mid):
+        return (self.accepted / mid).exists()
+
+    def remove(self, mid):
+        for directory in (self.pre, self.accepted):
+            (directory / mid).unlink(missing_ok=True)
+
+
+@pytest.fixture
+def key_dirs(salt_master):
+    return KeyDirs(salt_master)
+
+
+@pytest.fixture
+def pending(key_dirs):
+    """Two pending keys: ``web-…`` (inside webkeys' ACL) and ``db-…`` (outside)."""
+    names = {"web": random_string("web-"), "db": random_string("db-")}
+    for mid in names.values():
+        key_dirs.add_pending(mid)
+    yield names
+    for mid in names.values():
+        key_dirs.remove(mid)
+
+
+@pytest.fixture
+def web_credentials(sharedsecret):
+    return cfg.api_credentials(sharedsecret, username=cfg.WEB_KEYS_USER)
+
+
+@pytest.fixture
+def webkeys(api_url, web_credentials):
+    client = ApiClient(api_url)
+    client.login(web_credentials)
+    return client
+
+
+def wait_until(predicate, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+# -- wheel: the ACL sees the arguments that run ----------------------------------------
+def attacks(web):
+    """name → (extra chunk keys, expected status, part of the message)."""
+    return {
+        # the ACL used to read kwarg (web-…) while the function ran with match='*'
+        "kwarg-arg": ({"match": "*", "kwarg": {"arg": [web]}}, 400, "'arg' is an invalid"),
+        "arg-and-match": ({"match": "*", "arg": [web]}, 400, "both in 'arg' and by name"),
+        "kwarg-match": ({"kwarg": {"match": "*"}}, 403, "may not run wheel function"),
+    }
+
+
+@pytest.mark.parametrize("attack", list(attacks("web")))
+@pytest.mark.parametrize("client", ["wheel_async", "wheel"])
+def test_wheel_argument_restriction_cannot_be_widened(webkeys, pending, key_dirs, client, attack):
+    extra, status, message = attacks(pending["web"])[attack]
+    body = webkeys.run({"client": client, "fun": "key.accept", **extra}, expect=status)
+    assert message in body["message"]
+    assert key_dirs.is_pending(pending["web"]) and key_dirs.is_pending(pending["db"])
+
+
+def test_wheel_async_argument_restriction_allows_its_own_minions(webkeys, pending, key_dirs):
+    (started,) = webkeys.run(
+        {"client": "wheel_async", "fun": "key.accept", "match": pending["web"]}
+    )
+    assert started["jid"] and started["tag"].startswith("salt/wheel/")
+    wait_until(lambda: key_dirs.is_accepted(pending["web"]))
+    webkeys.run({"client": "wheel_async", "fun": "key.accept", "match": pending["db"]}, expect=403)
+    assert key_dirs.is_pending(pending["db"])
+
+
+def test_wheel_argument_restriction_allows_its_own_minions(webkeys, pending, key_dirs):
+    (result,) = webkeys.run({"client": "wheel", "fun": "key.accept", "match": pending["web"]})
+    assert result["data"]["success"] is True
+    assert result["data"]["return"] == {"minions": [pending["web"]]}
+    assert key_dirs.is_accepted(pending["web"])
+    webkeys.run({"client": "wheel", "fun": "key.accept", "match": pending["db"]}, expect=403)
+    assert key_dirs.is_pending(pending["db"])
