@@ -119,3 +119,61 @@ def test_wheel_argument_restriction_allows_its_own_minions(webkeys, pending, key
     assert key_dirs.is_accepted(pending["web"])
     webkeys.run({"client": "wheel", "fun": "key.accept", "match": pending["db"]}, expect=403)
     assert key_dirs.is_pending(pending["db"])
+
+
+# -- POST /keys -------------------------------------------------------------------------
+@pytest.fixture
+def anon(api_url):
+    return ApiClient(api_url)
+
+
+@pytest.fixture
+def generated(key_dirs):
+    names = []
+    yield names
+    for mid in names:
+        key_dirs.remove(mid)
+
+
+def test_post_keys_honours_argument_restrictions(anon, web_credentials, generated, key_dirs):
+    web, db = random_string("web-"), random_string("db-")
+    generated.extend([web, db])
+    response = anon.post("/keys", json={"mid": web, **web_credentials})
+    assert response.status_code == 200, response.text
+    assert key_dirs.is_accepted(web)
+    refused = anon.post("/keys", json={"mid": db, **web_credentials})
+    assert refused.status_code == 403 and refused.json()["status"] == 403
+    assert not key_dirs.is_accepted(db)
+
+
+def test_post_keys_force_needs_the_right_to_delete(
+    anon, web_credentials, api_credentials, generated, key_dirs
+):
+    web = random_string("web-")
+    generated.append(web)
+    assert anon.post("/keys", json={"mid": web, **web_credentials}).status_code == 200
+    original = (key_dirs.accepted / web).read_bytes()
+    forced = anon.post("/keys", json={"mid": web, "force": True, **web_credentials})
+    assert forced.status_code == 403, forced.text
+    assert "key.delete" in forced.json()["message"]
+    assert (key_dirs.accepted / web).read_bytes() == original
+    admin = anon.post("/keys", json={"mid": web, "force": True, **api_credentials})
+    assert admin.status_code == 200, admin.text
+    assert (key_dirs.accepted / web).read_bytes() != original
+
+
+@pytest.mark.parametrize("key", ["username", "password", "eauth", "token"])
+@pytest.mark.parametrize("value", [["x"], {"x": 1}, 7])
+def test_post_keys_credentials_must_be_strings(anon, api_credentials, key, value):
+    response = anon.post("/keys", json={"mid": "typed-creds", **api_credentials, key: value})
+    assert response.status_code == 400, response.text
+    assert response.json()["path"] == f"$.{key}"
+
+
+@pytest.mark.parametrize("keysize", [1024, 4097, 8192, "big"])
+def test_post_keys_keysize_is_capped(anon, api_credentials, key_dirs, keysize):
+    mid = random_string("big-")
+    response = anon.post("/keys", json={"mid": mid, "keysize": keysize, **api_credentials})
+    key_dirs.remove(mid)
+    assert response.status_code == 400, response.text
+    assert response.json()["path"] == "$.keysize"
