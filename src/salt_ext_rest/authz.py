@@ -29,6 +29,7 @@ class SaltAclPolicy:
 
     Gives a clear 403 instead of Salt's generic authentication error, and guards what
     rest_ext runs itself: ``wheel``/``wheel_async``, with the arguments that will run.
+    A caller-chosen ``jid`` on ``local*`` is refused unless the ACL is unrestricted.
     """
 
     name = "salt-acl"
@@ -43,6 +44,13 @@ class SaltAclPolicy:
         self.context = context
 
     async def check(self, identity: Identity, chunk: dict[str, Any]) -> None:
+        if chunk["client"].startswith("local") and "jid" in chunk:
+            auth_list = await self.context.gateway.call(self._auth_list, identity)
+            if not is_unrestricted(auth_list):
+                raise Forbidden(
+                    f"User {identity.name!r} may not choose a job id (jid): "
+                    "only users with unrestricted permissions may"
+                )
         form = self._FORMS.get(chunk["client"])
         if form is None:
             return
@@ -62,6 +70,38 @@ class SaltAclPolicy:
         return spec_allowed(
             self.context, self._auth_list(identity), chunk["fun"], args, kwargs, form
         )
+
+
+def _whole(entries: list[Any], name: str) -> bool:
+    """Is ``name`` (``.*``, ``@runner``, ``@wheel``) allowed without restriction?"""
+    for entry in entries:
+        if entry == name:
+            return True
+        if isinstance(entry, dict) and len(entry) == 1:
+            key, value = next(iter(entry.items()))
+            funs = value if isinstance(value, list) else [value]
+            # {"@runner": [".*"]}, or {"*": [".*"]}: every function on every minion
+            if ".*" in funs and (key == name or (name == ".*" and key == "*")):
+                return True
+    return False
+
+
+def is_unrestricted(auth_list: list[Any] | None) -> bool:
+    """Does this eauth ACL allow everything, as SaltGUI's admin's (``['.*', '@runner',
+    '@wheel']``) does?
+
+    Unrestricted means: every function on every minion (``'.*'`` or ``{'*': ['.*']}``),
+    every runner (``'@runner'``/``'@runners'`` or ``{'@runner': ['.*']}``) and every wheel
+    function (the same with ``wheel``), none of them with argument restrictions. Such
+    a user may do anything through Salt already, so extra checks (a caller-chosen
+    ``jid``, for one) do not apply to them.
+    """
+    entries = list(auth_list or [])
+    return (
+        _whole(entries, ".*")
+        and (_whole(entries, "@runner") or _whole(entries, "@runners"))
+        and (_whole(entries, "@wheel") or _whole(entries, "@wheels"))
+    )
 
 
 def spec_allowed(

@@ -177,3 +177,26 @@ def test_post_keys_keysize_is_capped(anon, api_credentials, key_dirs, keysize):
     key_dirs.remove(mid)
     assert response.status_code == 400, response.text
     assert response.json()["path"] == "$.keysize"
+
+
+# -- a caller-chosen jid ----------------------------------------------------------------
+@pytest.fixture
+def limited(api_url, limited_credentials):
+    client = ApiClient(api_url)
+    client.login(limited_credentials)
+    return client
+
+
+@pytest.mark.parametrize("client", ["local", "local_async", "local_subset", "local_batch"])
+def test_restricted_user_may_not_choose_a_jid(api, limited, client):
+    (job,) = api.run({"client": "local_async", "tgt": "minion-1", "fun": "test.ping"})
+    chunk = {"client": client, "tgt": "minion-1", "fun": "test.ping", "jid": job["jid"]}
+    extra = {"local_subset": {"sub": 1}, "local_batch": {"batch": "1"}}.get(client, {})
+    body = limited.run({**chunk, **extra}, expect=403)
+    assert "jid" in body["message"]
+
+
+def test_unrestricted_user_may_choose_a_jid(api):
+    jid = time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "123456"
+    (job,) = api.run({"client": "local_async", "tgt": "minion-1", "fun": "test.ping", "jid": jid})
+    assert job["jid"] == jid
