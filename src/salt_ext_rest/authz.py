@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
+import salt.utils.minions
+
 from salt_ext_rest import callargs
 from salt_ext_rest.auth.identity import Identity
+from salt_ext_rest.dispatch import ssh_opts
 from salt_ext_rest.errors import Forbidden
 
 if TYPE_CHECKING:
@@ -25,10 +28,11 @@ class Policy(Protocol):
 
 
 class SaltAclPolicy:
-    """Checks runner and wheel calls against the caller's eauth ACL before anything runs.
+    """Checks runner, wheel and ssh calls against the caller's eauth ACL before anything runs.
 
     Gives a clear 403 instead of Salt's generic authentication error, and guards what
-    rest_ext runs itself: ``wheel``/``wheel_async``, with the arguments that will run.
+    rest_ext runs itself: ``wheel``/``wheel_async`` (with the arguments that will run)
+    and ``ssh`` (Salt's netapi cannot read rest_ext's tokens; see :mod:`dispatch`).
     A caller-chosen ``jid`` on ``local*`` is refused unless the ACL is unrestricted.
     """
 
@@ -51,6 +55,10 @@ class SaltAclPolicy:
                     f"User {identity.name!r} may not choose a job id (jid): "
                     "only users with unrestricted permissions may"
                 )
+        if chunk["client"] == "ssh":
+            if not await self.context.gateway.call(self._ssh_allowed, identity, chunk):
+                raise Forbidden(f"User {identity.name!r} may not run {chunk['fun']!r} over ssh")
+            return
         form = self._FORMS.get(chunk["client"])
         if form is None:
             return
@@ -69,6 +77,26 @@ class SaltAclPolicy:
         args, kwargs = call(opts, chunk)
         return spec_allowed(
             self.context, self._auth_list(identity), chunk["fun"], args, kwargs, form
+        )
+
+    def _ssh_allowed(self, identity: Identity, chunk: dict[str, Any]) -> bool:
+        """As Salt's netapi authorizes ``ssh``: the ACL against the roster's targets."""
+        opts = {**ssh_opts(self.context.gateway.opts), "enable_ssh_minions": True}
+        ckminions = salt.utils.minions.CkMinions(opts)
+        tgt_type = chunk.get("tgt_type", "glob")
+        minions = ckminions.check_minions(chunk["tgt"], tgt_type).get("minions", [])
+        args = list(chunk.get("arg") or [])
+        if chunk.get("kwarg"):
+            args.append({"__kwarg__": True, **chunk["kwarg"]})
+        return bool(
+            ckminions.auth_check(
+                self._auth_list(identity),
+                chunk["fun"],
+                args,
+                chunk["tgt"],
+                tgt_type,
+                minions=minions,
+            )
         )
 
 

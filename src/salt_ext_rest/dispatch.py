@@ -13,6 +13,9 @@ rest_cherrypy's shapes (R3, R10). These clients are handled here instead:
   ``wheel_async`` under a jid generated here, so the jid returned is the jid of the
   job that runs (Salt's own returns another job's jid and answers 200 for a bogus
   token). ``wheel`` answers Salt's master's shape, ``{"tag", "data"}``;
+* ``ssh`` (authorized by :class:`salt_ext_rest.authz.SaltAclPolicy`) runs through
+  Salt's ``SSHClient`` with only the allow-listed keys, on roster targets only:
+  Salt's netapi looks tokens up in its own cache directory and refuses rest_ext's.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import salt.client
+import salt.client.ssh.client
 import salt.exceptions
+import salt.roster
 import salt.utils.args
 import salt.utils.event
 import salt.utils.jid
@@ -30,6 +35,15 @@ import salt.wheel
 from salt_ext_rest import callargs
 from salt_ext_rest.gateway import SaltGateway
 from salt_ext_rest.lowstate.chunks import CREDENTIAL_KEYS
+
+#: the ssh chunk keys salt-ssh is given (credentials were checked before)
+SSH_RUN_KEYS = ("tgt", "fun", "arg", "kwarg", "tgt_type", "timeout", "raw_shell")
+
+
+def ssh_opts(opts: dict[str, Any]) -> dict[str, Any]:
+    """The master's opts as Salt's API hands them to salt-ssh: no custom roster, and
+    the master's ``roster_file`` used as configured when ``rosters`` is not set."""
+    return {**opts, "__disable_custom_roster": True, "rosters": opts.get("rosters") or []}
 
 
 class Many(list):
@@ -53,6 +67,8 @@ class Dispatcher:
             return self._wheel_async(chunk)
         if client == "wheel":
             return self._wheel(chunk)
+        if client == "ssh":
+            return self._ssh(chunk)
         result = self.gateway.netapi().run(dict(chunk))
         if isinstance(result, Iterator):
             return Many(result)
@@ -137,3 +153,16 @@ class Dispatcher:
         if not allowed or (isinstance(allowed, dict) and "error" in allowed):
             raise salt.exceptions.AuthorizationError("Not authorized to run this wheel function")
         return str(check.get("username", "UNKNOWN")), {"arg": args, "kwarg": kwargs}
+
+    def _ssh(self, chunk: dict[str, Any]) -> Any:
+        """salt-ssh on the roster's targets only (never a host named by the caller)."""
+        low = {key: chunk[key] for key in SSH_RUN_KEYS if key in chunk}
+        opts = ssh_opts(self.opts)
+        roster = salt.roster.Roster(opts, opts.get("roster", "flat"))
+        try:
+            if not roster.targets(low["tgt"], low.get("tgt_type") or "glob"):
+                return {}
+        finally:
+            roster.destroy()
+        client = salt.client.ssh.client.SSHClient(mopts=opts, disable_custom_roster=True)
+        return client.cmd_sync(low)
