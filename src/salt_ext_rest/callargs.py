@@ -18,6 +18,7 @@ import salt.client.mixins
 import salt.loader
 import salt.runner
 import salt.utils.args
+import salt.wheel
 
 from salt_ext_rest.errors import BadRequest
 from salt_ext_rest.lowstate.chunks import CREDENTIAL_KEYS
@@ -33,6 +34,13 @@ def wheel_functions(opts: dict[str, Any]) -> Any:
     if getattr(_local, "wheel", None) is None:
         _local.wheel = salt.loader.wheels(opts)
     return _local.wheel
+
+
+def wheel_client(opts: dict[str, Any]) -> salt.wheel.WheelClient:
+    """This thread's wheel client (building one loads Salt's modules)."""
+    if getattr(_local, "wheel_client", None) is None:
+        _local.wheel_client = salt.wheel.WheelClient(opts)
+    return _local.wheel_client
 
 
 def _runner_client(opts: dict[str, Any]) -> salt.runner.RunnerClient:

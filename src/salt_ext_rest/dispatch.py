@@ -30,7 +30,6 @@ import salt.roster
 import salt.utils.args
 import salt.utils.event
 import salt.utils.jid
-import salt.wheel
 
 from salt_ext_rest import callargs
 from salt_ext_rest.gateway import SaltGateway
@@ -127,7 +126,7 @@ class Dispatcher:
         username, low = self._authorize_wheel(chunk)
         jid = salt.utils.jid.gen_jid(self.opts)
         pub = {"jid": jid, "tag": salt.utils.event.tagify(jid, prefix="wheel")}
-        wheel = salt.wheel.WheelClient(self.opts)
+        wheel = callargs.wheel_client(self.opts)
         return wheel.asynchronous(chunk["fun"], low, user=username, pub=pub, local=True)
 
     def _wheel(self, chunk: dict[str, Any]) -> dict[str, Any]:
@@ -136,7 +135,7 @@ class Dispatcher:
         fun, jid = chunk["fun"], salt.utils.jid.gen_jid(self.opts)
         tag = salt.utils.event.tagify(jid, prefix="wheel")
         low.update({"__jid__": jid, "__tag__": tag, "__user__": username})
-        ret = salt.wheel.WheelClient(self.opts).low(fun, low, print_event=False, full_return=True)
+        ret = callargs.wheel_client(self.opts).low(fun, low, print_event=False, full_return=True)
         data = {"fun": f"wheel.{fun}", "jid": jid, "tag": tag, "user": username}
         return {"tag": tag, "data": {**data, "return": ret["return"], "success": ret["success"]}}
 
