@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
+import salt.utils.minions
+
+from salt_ext_rest import callargs
 from salt_ext_rest.auth.identity import Identity
+from salt_ext_rest.dispatch import ssh_opts
 from salt_ext_rest.errors import Forbidden
 
 if TYPE_CHECKING:
@@ -24,10 +28,12 @@ class Policy(Protocol):
 
 
 class SaltAclPolicy:
-    """Checks runner and wheel calls against the caller's eauth ACL before anything runs.
+    """Checks runner, wheel and ssh calls against the caller's eauth ACL before anything runs.
 
-    Gives a clear 403 instead of Salt's generic authentication error, and guards
-    ``wheel_async``, which rest_ext starts itself.
+    Gives a clear 403 instead of Salt's generic authentication error, and guards what
+    rest_ext runs itself: ``wheel``/``wheel_async`` (with the arguments that will run)
+    and ``ssh`` (Salt's netapi cannot read rest_ext's tokens; see :mod:`dispatch`).
+    A caller-chosen ``jid`` on ``local*`` is refused unless the ACL is unrestricted.
     """
 
     name = "salt-acl"
@@ -42,6 +48,17 @@ class SaltAclPolicy:
         self.context = context
 
     async def check(self, identity: Identity, chunk: dict[str, Any]) -> None:
+        if chunk["client"].startswith("local") and "jid" in chunk:
+            auth_list = await self.context.gateway.call(self._auth_list, identity)
+            if not is_unrestricted(auth_list):
+                raise Forbidden(
+                    f"User {identity.name!r} may not choose a job id (jid): "
+                    "only users with unrestricted permissions may"
+                )
+        if chunk["client"] == "ssh":
+            if not await self.context.gateway.call(self._ssh_allowed, identity, chunk):
+                raise Forbidden(f"User {identity.name!r} may not run {chunk['fun']!r} over ssh")
+            return
         form = self._FORMS.get(chunk["client"])
         if form is None:
             return
@@ -49,13 +66,84 @@ class SaltAclPolicy:
         if not allowed:
             raise Forbidden(f"User {identity.name!r} may not run {form} function {chunk['fun']!r}")
 
-    def _allowed(self, identity: Identity, chunk: dict[str, Any], form: str) -> bool:
-        gateway = self.context.gateway
+    def _auth_list(self, identity: Identity) -> list[Any]:
         load = {"eauth": identity.eauth, "username": identity.name}
-        auth_list = gateway.loadauth().get_auth_list(load, token=identity.token_data())
-        kwarg = chunk.get("kwarg") or {k: v for k, v in chunk.items() if k not in ("client", "fun")}
-        result = gateway.ckminions().spec_check(auth_list or [], chunk["fun"], kwarg, form)
-        return bool(result) and not (isinstance(result, dict) and "error" in result)
+        loadauth = self.context.gateway.loadauth()
+        return loadauth.get_auth_list(load, token=identity.token_data()) or []
+
+    def _allowed(self, identity: Identity, chunk: dict[str, Any], form: str) -> bool:
+        opts = self.context.gateway.opts
+        call = callargs.wheel_call if form == "wheel" else callargs.runner_call
+        args, kwargs = call(opts, chunk)
+        return spec_allowed(
+            self.context, self._auth_list(identity), chunk["fun"], args, kwargs, form
+        )
+
+    def _ssh_allowed(self, identity: Identity, chunk: dict[str, Any]) -> bool:
+        """As Salt's netapi authorizes ``ssh``: the ACL against the roster's targets."""
+        opts = {**ssh_opts(self.context.gateway.opts), "enable_ssh_minions": True}
+        ckminions = salt.utils.minions.CkMinions(opts)
+        tgt_type = chunk.get("tgt_type", "glob")
+        minions = ckminions.check_minions(chunk["tgt"], tgt_type).get("minions", [])
+        args = list(chunk.get("arg") or [])
+        if chunk.get("kwarg"):
+            args.append({"__kwarg__": True, **chunk["kwarg"]})
+        return bool(
+            ckminions.auth_check(
+                self._auth_list(identity),
+                chunk["fun"],
+                args,
+                chunk["tgt"],
+                tgt_type,
+                minions=minions,
+            )
+        )
+
+
+def _whole(entries: list[Any], name: str) -> bool:
+    """Is ``name`` (``.*``, ``@runner``, ``@wheel``) allowed without restriction?"""
+    for entry in entries:
+        if entry == name:
+            return True
+        if isinstance(entry, dict) and len(entry) == 1:
+            key, value = next(iter(entry.items()))
+            funs = value if isinstance(value, list) else [value]
+            # {"@runner": [".*"]}, or {"*": [".*"]}: every function on every minion
+            if ".*" in funs and (key == name or (name == ".*" and key == "*")):
+                return True
+    return False
+
+
+def is_unrestricted(auth_list: list[Any] | None) -> bool:
+    """Does this eauth ACL allow everything, as SaltGUI's admin's (``['.*', '@runner',
+    '@wheel']``) does?
+
+    Unrestricted means: every function on every minion (``'.*'`` or ``{'*': ['.*']}``),
+    every runner (``'@runner'``/``'@runners'`` or ``{'@runner': ['.*']}``) and every wheel
+    function (the same with ``wheel``), none of them with argument restrictions. Such
+    a user may do anything through Salt already, so extra checks (a caller-chosen
+    ``jid``, for one) do not apply to them.
+    """
+    entries = list(auth_list or [])
+    return (
+        _whole(entries, ".*")
+        and (_whole(entries, "@runner") or _whole(entries, "@runners"))
+        and (_whole(entries, "@wheel") or _whole(entries, "@wheels"))
+    )
+
+
+def spec_allowed(
+    context: ApiContext,
+    auth_list: list[Any],
+    fun: str,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    form: str,
+) -> bool:
+    """Does ``auth_list`` allow the runner/wheel function ``fun`` with exactly these arguments?"""
+    check = context.gateway.ckminions().spec_check
+    result = check(auth_list, fun, {"arg": args, "kwarg": kwargs}, form)
+    return bool(result) and not (isinstance(result, dict) and "error" in result)
 
 
 async def authorize(context: ApiContext, identity: Identity, chunks: list[dict[str, Any]]) -> None:

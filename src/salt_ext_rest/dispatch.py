@@ -1,16 +1,21 @@
 """Run one validated lowstate chunk through Salt (on an executor thread).
 
 Most clients go through :class:`salt.netapi.NetapiClient`, so results have exactly
-rest_cherrypy's shapes (R3, R10). Two clients are handled here instead:
+rest_cherrypy's shapes (R3, R10). These clients are handled here instead:
 
 * ``local`` honours ``timeout`` and can report the minions that did not return
   (by default a silent minion shows as in Salt's ``LocalClient.cmd``: Salt's
   "Minion did not return" text, or ``False``;
   ``report_missing: true`` turns the chunk's result into
   ``{"return", "minions", "missing", "jid"}`` with only real returns in ``return``);
-* ``wheel_async`` is authorized here, then started locally under a jid generated
-  here, so the jid returned is the jid of the job that runs (Salt's own returns
-  another job's jid and answers 200 for a bogus token).
+* ``wheel`` and ``wheel_async`` are authorized here against the arguments that
+  will run (:mod:`salt_ext_rest.callargs`), then run locally with exactly those;
+  ``wheel_async`` under a jid generated here, so the jid returned is the jid of the
+  job that runs (Salt's own returns another job's jid and answers 200 for a bogus
+  token). ``wheel`` answers Salt's master's shape, ``{"tag", "data"}``;
+* ``ssh`` (authorized by :class:`salt_ext_rest.authz.SaltAclPolicy`) runs through
+  Salt's ``SSHClient`` with only the allow-listed keys, on roster targets only:
+  Salt's netapi looks tokens up in its own cache directory and refuses rest_ext's.
 """
 
 from __future__ import annotations
@@ -19,14 +24,25 @@ from collections.abc import Iterator
 from typing import Any
 
 import salt.client
+import salt.client.ssh.client
 import salt.exceptions
+import salt.roster
 import salt.utils.args
 import salt.utils.event
 import salt.utils.jid
-import salt.wheel
 
+from salt_ext_rest import callargs
 from salt_ext_rest.gateway import SaltGateway
 from salt_ext_rest.lowstate.chunks import CREDENTIAL_KEYS
+
+#: the ssh chunk keys salt-ssh is given (credentials were checked before)
+SSH_RUN_KEYS = ("tgt", "fun", "arg", "kwarg", "tgt_type", "timeout", "raw_shell")
+
+
+def ssh_opts(opts: dict[str, Any]) -> dict[str, Any]:
+    """The master's opts as Salt's API hands them to salt-ssh: no custom roster, and
+    the master's ``roster_file`` used as configured when ``rosters`` is not set."""
+    return {**opts, "__disable_custom_roster": True, "rosters": opts.get("rosters") or []}
 
 
 class Many(list):
@@ -48,6 +64,10 @@ class Dispatcher:
             return self._with_local_client(chunk)
         if client == "wheel_async":
             return self._wheel_async(chunk)
+        if client == "wheel":
+            return self._wheel(chunk)
+        if client == "ssh":
+            return self._ssh(chunk)
         result = self.gateway.netapi().run(dict(chunk))
         if isinstance(result, Iterator):
             return Many(result)
@@ -103,23 +123,45 @@ class Dispatcher:
         return returns, silent
 
     def _wheel_async(self, chunk: dict[str, Any]) -> dict[str, str]:
-        username = self._authorize_wheel(chunk)
-        low = {k: v for k, v in chunk.items() if k not in (*CREDENTIAL_KEYS, "client")}
-        low.update(low.pop("kwarg", None) or {})
-        fun = low.pop("fun")
+        username, low = self._authorize_wheel(chunk)
         jid = salt.utils.jid.gen_jid(self.opts)
         pub = {"jid": jid, "tag": salt.utils.event.tagify(jid, prefix="wheel")}
-        wheel = salt.wheel.WheelClient(self.opts)
-        return wheel.asynchronous(fun, low, user=username, pub=pub, local=True)
+        wheel = callargs.wheel_client(self.opts)
+        return wheel.asynchronous(chunk["fun"], low, user=username, pub=pub, local=True)
 
-    def _authorize_wheel(self, chunk: dict[str, Any]) -> str:
+    def _wheel(self, chunk: dict[str, Any]) -> dict[str, Any]:
+        """As Salt's master runs a ``wheel`` call, with the arguments authorized."""
+        username, low = self._authorize_wheel(chunk)
+        fun, jid = chunk["fun"], salt.utils.jid.gen_jid(self.opts)
+        tag = salt.utils.event.tagify(jid, prefix="wheel")
+        low.update({"__jid__": jid, "__tag__": tag, "__user__": username})
+        ret = callargs.wheel_client(self.opts).low(fun, low, print_event=False, full_return=True)
+        data = {"fun": f"wheel.{fun}", "jid": jid, "tag": tag, "user": username}
+        return {"tag": tag, "data": {**data, "return": ret["return"], "success": ret["success"]}}
+
+    def _authorize_wheel(self, chunk: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The caller's name and the ``{"arg", "kwarg"}`` low to run, once the ACL allows it."""
         auth_type = "token" if "token" in chunk else "eauth"
         check = self.gateway.loadauth().check_authentication(dict(chunk), auth_type)
         if check.get("error"):
             raise salt.exceptions.EauthAuthenticationError(check["error"].get("message"))
+        args, kwargs = callargs.wheel_call(self.opts, chunk)
         allowed = self.gateway.ckminions().wheel_check(
-            check.get("auth_list", []), chunk["fun"], chunk.get("kwarg", {})
+            check.get("auth_list", []), chunk["fun"], {"arg": args, "kwarg": kwargs}
         )
         if not allowed or (isinstance(allowed, dict) and "error" in allowed):
             raise salt.exceptions.AuthorizationError("Not authorized to run this wheel function")
-        return str(check.get("username", "UNKNOWN"))
+        return str(check.get("username", "UNKNOWN")), {"arg": args, "kwarg": kwargs}
+
+    def _ssh(self, chunk: dict[str, Any]) -> Any:
+        """salt-ssh on the roster's targets only (never a host named by the caller)."""
+        low = {key: chunk[key] for key in SSH_RUN_KEYS if key in chunk}
+        opts = ssh_opts(self.opts)
+        roster = salt.roster.Roster(opts, opts.get("roster", "flat"))
+        try:
+            if not roster.targets(low["tgt"], low.get("tgt_type") or "glob"):
+                return {}
+        finally:
+            roster.destroy()
+        client = salt.client.ssh.client.SSHClient(mopts=opts, disable_custom_roster=True)
+        return client.cmd_sync(low)

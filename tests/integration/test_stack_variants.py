@@ -3,18 +3,34 @@
 import time
 
 import pytest
+from pytestshellutils.utils import ports
 
+from tests.support import config as cfg
 from tests.support.api import ApiClient
 from tests.support.config import ENABLED_CLIENTS
 
 pytestmark = [pytest.mark.integration]
 
 TOKEN_EXPIRE = 4
+#: the roster's only host: 127.0.0.1 on a port nothing listens on
+SSH_HOST = "unreachable"
 
 
 @pytest.fixture(scope="module")
-def stack(salt_stack_factory):
-    overrides = {"netapi_enable_clients": [*ENABLED_CLIENTS, "ssh"], "token_expire": TOKEN_EXPIRE}
+def roster_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("roster") / "roster"
+    port = ports.get_unused_localhost_port()
+    path.write_text(f"{SSH_HOST}:\n  host: 127.0.0.1\n  port: {port}\n  user: nobody\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def stack(salt_stack_factory, roster_file):
+    overrides = {
+        "netapi_enable_clients": [*ENABLED_CLIENTS, "ssh"],
+        "token_expire": TOKEN_EXPIRE,
+        "roster_file": str(roster_file),
+    }
     with salt_stack_factory(overrides) as running:
         yield running
 
@@ -24,6 +40,10 @@ def api(stack):
     client = ApiClient(stack.url)
     client.login(stack.credentials)
     return client
+
+
+def ssh_chunk(**extra):
+    return {"client": "ssh", "tgt": SSH_HOST, "fun": "test.ping", **extra}
 
 
 @pytest.mark.parametrize(
@@ -39,6 +59,72 @@ def test_ssh_enabled_still_refuses_injection(api, extra):
     assert "ssh" in api.get("/").json()["clients"]
     body = api.run({"client": "ssh", "tgt": "nohost", "fun": "test.ping", **extra}, expect=400)
     assert body["path"].startswith("$[0]")
+
+
+#: keys Salt's ssh client passes to ssh's command line, the roster or the remote shell
+SSH_OPTIONS = {
+    "ssh_remote_port_forwards": {"ssh_remote_port_forwards": "-oLocalCommand=touch {canary}"},
+    "ssh_sudo_user": {"ssh_sudo": True, "ssh_sudo_user": "root; touch {canary}"},
+    "ssh_update_roster": {"ssh_update_roster": True, "ssh_passwd": "x\nevil:\n  host: h"},
+    "ignore_host_keys": {"ignore_host_keys": True},
+    "no_host_keys": {"no_host_keys": True},
+    "ssh_user": {"ssh_user": "-oProxyCommand=touch {canary}"},
+    "ssh_priv": {"ssh_priv": "/etc/shadow"},
+    "ssh_options": {"ssh_options": ["LocalCommand=touch {canary}"]},
+    "ssh_port": {"ssh_port": 2222},
+    "rosters": {"rosters": ["/tmp"]},
+    "jid": {"jid": "20260101000000000000"},
+}
+
+
+def _fill(value, canary):
+    if isinstance(value, str):
+        return value.format(canary=canary)
+    if isinstance(value, list):
+        return [_fill(item, canary) for item in value]
+    return value
+
+
+@pytest.mark.parametrize("option", sorted(SSH_OPTIONS))
+def test_ssh_accepts_only_allow_listed_keys(stack, roster_file, tmp_path, option):
+    """Refused with 400 naming the key, before authentication (inline eauth on /run)."""
+    canary = tmp_path / "canary"
+    extra = {key: _fill(value, canary) for key, value in SSH_OPTIONS[option].items()}
+    roster = roster_file.read_text()
+    client = ApiClient(stack.url)
+    body = client.run(ssh_chunk(**extra, **stack.credentials), path="/run", expect=400)
+    assert body["path"] == "$[0]" and repr(option) in body["message"]
+    assert not canary.exists() and roster_file.read_text() == roster
+
+
+@pytest.mark.parametrize(
+    "tgt", [f"root@{SSH_HOST}", "root@127.0.0.1", f"{SSH_HOST}\nx", f"{SSH_HOST} x", ["-ox"]]
+)
+def test_ssh_targets_are_roster_names(stack, tgt):
+    client = ApiClient(stack.url)
+    body = client.run(ssh_chunk(tgt=tgt, **stack.credentials), path="/run", expect=400)
+    assert body["path"].startswith("$[0].tgt")
+
+
+def test_ssh_runs_with_a_rest_ext_token(api):
+    (result,) = api.run(ssh_chunk())
+    # salt-ssh ran and answered as it does for a host it cannot reach
+    assert list(result) == [SSH_HOST] and result[SSH_HOST]["retcode"] == 255
+    assert "Connection refused" in result[SSH_HOST]["stderr"]
+
+
+def test_ssh_never_connects_to_a_host_outside_the_roster(api):
+    """salt-ssh would connect to any resolvable name it is given; only roster targets run."""
+    assert api.run(ssh_chunk(tgt="localhost")) == [{}]
+
+
+def test_ssh_follows_the_callers_acl(stack):
+    limited = ApiClient(stack.url)  # sharedsecret 'limited': test.* only
+    limited.login(cfg.api_credentials(stack.sharedsecret, username=cfg.LIMITED_USER))
+    (result,) = limited.run(ssh_chunk())
+    assert list(result) == [SSH_HOST]
+    body = limited.run(ssh_chunk(fun="cmd.run", arg=["id"]), expect=403)
+    assert "over ssh" in body["message"]
 
 
 def test_expired_token_is_refused(stack):

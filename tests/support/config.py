@@ -25,6 +25,18 @@ API_USER = "saltdev"
 #: user allowed only ``test.ping`` (auto) / ``test.*`` (sharedsecret).
 LIMITED_USER = "limited"
 
+#: user whose wheel rights are restricted by argument: accept and generate keys of
+#: minions named ``web*`` only, and nothing else (``sharedsecret`` only).
+WEB_KEYS_USER = "webkeys"
+WEB_KEYS_ACL = [
+    {
+        "@wheel": [
+            {"key.accept": {"args": ["web.*"]}},
+            {"key.gen_accept": {"args": ["web.*"]}},
+        ]
+    }
+]
+
 ENABLED_CLIENTS = list(NON_SSH_CLIENTS)
 
 
@@ -68,7 +80,11 @@ def external_auth_config():
     full = [".*", "@runner", "@wheel", "@jobs"]
     return {
         "auto": {API_USER: list(full), LIMITED_USER: ["test.ping"]},
-        "sharedsecret": {API_USER: list(full), LIMITED_USER: ["test.*"]},
+        "sharedsecret": {
+            API_USER: list(full),
+            LIMITED_USER: ["test.*"],
+            WEB_KEYS_USER: copy.deepcopy(WEB_KEYS_ACL),
+        },
     }
 
 

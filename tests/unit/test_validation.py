@@ -46,14 +46,11 @@ def test_valid_chunks_pass(chunk):
         ({"client": "local", "tgt": "*", "fun": "test.ping", "tgt_type": "magic"}, "$[0].tgt_type"),
         ({"client": "local_batch", "tgt": "*", "fun": "test.ping"}, "$[0]"),
         ({"client": "runner"}, "$[0]"),
-        (
-            {"client": "ssh", "tgt": "h", "fun": "test.ping", "ssh_options": ["x"]},
-            "$[0].ssh_options",
-        ),
-        (
-            {"client": "ssh", "tgt": "h", "fun": "test.ping", "roster_file": "/etc/x"},
-            "$[0].roster_file",
-        ),
+        ({"client": "ssh", "tgt": "h", "fun": "test.ping", "ssh_options": ["x"]}, "$[0]"),
+        ({"client": "ssh", "tgt": "h", "fun": "test.ping", "roster_file": "/etc/x"}, "$[0]"),
+        ({"client": "ssh", "tgt": "root@h", "fun": "test.ping"}, "$[0].tgt"),
+        ({"client": "ssh", "tgt": ["h", "h\nx"], "fun": "test.ping"}, "$[0].tgt"),
+        ({"client": "ssh", "tgt": "h", "fun": ["test.ping"]}, "$[0].fun"),
         ({"client": "ssh", "tgt": "h", "fun": "test.ping", "arg": ["-o ProxyCommand=sh"]}, "$[0]"),
         ({"client": "ssh", "tgt": "-oProxyJump=x", "fun": "test.ping"}, "$[0].tgt"),
         ({"client": "bogus", "fun": "x.y"}, "$[0].client"),
@@ -105,3 +102,38 @@ def test_plugin_schemas_only_tighten():
     v.check([VALID[0]])
     with pytest.raises(ValidationFailed):
         v.check([{"client": "local", "tgt": "*", "fun": "cmd.run"}])
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "ssh_remote_port_forwards",
+        "ssh_sudo_user",
+        "ssh_update_roster",
+        "ignore_host_keys",
+        "no_host_keys",
+        "ssh_user",
+        "ssh_passwd",
+        "ret",
+        "jid",
+    ],
+)
+def test_ssh_allows_only_listed_keys(key):
+    chunk = {"client": "ssh", "tgt": "h", "fun": "test.ping", key: "x"}
+    with pytest.raises(ValidationFailed, match=f"unknown key\\(s\\): '{key}'"):
+        validator().check([chunk])
+
+
+def test_ssh_allow_list_admits_the_documented_keys():
+    chunk = {
+        "client": "ssh",
+        "tgt": ["a", "web*"],
+        "fun": "test.echo",
+        "arg": ["x"],
+        "kwarg": {},
+        "tgt_type": "list",
+        "timeout": 5,
+        "full_return": True,
+        "token": "t",
+    }
+    validator().check([chunk])

@@ -28,11 +28,11 @@ from salt_ext_rest.errors import BadRequest, Conflict, Unauthorized
 from salt_ext_rest.http import render
 from salt_ext_rest.http.base import ApiHandler
 from salt_ext_rest.http.lowstate_run import parse_lowstate, run_lowstate
-from salt_ext_rest.lowstate.chunks import as_chunks
+from salt_ext_rest.lowstate.chunks import CREDENTIAL_KEYS, as_chunks
 
 JID_PATTERN = r"[0-9A-Za-z_.-]+"
 TAR = "application/x-tar"
-MIN_KEYSIZE, MAX_KEYSIZE = 2048, 8192
+MIN_KEYSIZE, MAX_KEYSIZE = 2048, 4096
 
 
 class ResourceHandler(ApiHandler):
@@ -141,6 +141,9 @@ class KeysHandler(KeyHandler):
         identity = await self._body_identity(body)
         try:
             await authorize(self.context, identity, [chunk])
+            if options["force"]:  # replacing an accepted key deletes it: that right too
+                delete = {"client": "wheel", "fun": "key.delete", "match": mid}
+                await authorize(self.context, identity, [delete])
             keys = await self.context.gateway.call(
                 keygen.gen_accept, self.context.opts, mid, options["keysize"], options["force"]
             )
@@ -156,6 +159,9 @@ class KeysHandler(KeyHandler):
 
     async def _body_identity(self, body: Mapping[str, Any]) -> Identity:
         """Credentials travel in the body (no session), as rest_cherrypy's ``POST /keys``."""
+        for key in CREDENTIAL_KEYS:
+            if key in body and not isinstance(body[key], str):
+                raise BadRequest(f"$.{key}: must be a string", path=f"$.{key}")
         identity = await self.identify_inline(body, "body")
         if identity is None:
             raise Unauthorized("Send username, password and eauth (or a token) in the request body")
