@@ -48,6 +48,8 @@ class RestConfig:
     favicon: str | None = None
     root_prefix: str = "/"
     max_request_body_size: int = 1024 * 1024
+    max_body_depth: int = 64
+    max_body_nodes: int = 100_000
     expire_responses: bool = True
     collect_stats: bool = False
     log_access_file: str | None = None
@@ -75,6 +77,8 @@ _INT_KEYS = (
     "thread_pool",
     "auth_thread_pool",
     "login_max_inflight",
+    "max_body_depth",
+    "max_body_nodes",
     "max_request_body_size",
     "event_replay_size",
     "event_queue_size",

@@ -134,7 +134,7 @@ class KeysHandler(KeyHandler):
         await self.send_wheel({"client": "wheel", "fun": "key.list_all"})
 
     async def post(self) -> None:
-        body = _one_mapping(self.decoded_body())
+        body = _one_mapping(await self.read_body())
         mid, options = _key_request(self.context.opts, body)
         chunk = {"client": "wheel", "fun": keygen.FUN, "id_": mid, **options}
         parse_lowstate(self.context, chunk)
