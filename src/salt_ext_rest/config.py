@@ -50,6 +50,7 @@ class RestConfig:
     max_request_body_size: int = 1024 * 1024
     max_body_depth: int = 64
     max_body_nodes: int = 100_000
+    max_lowstate_chunks: int = 200
     expire_responses: bool = True
     collect_stats: bool = False
     log_access_file: str | None = None
@@ -79,6 +80,7 @@ _INT_KEYS = (
     "login_max_inflight",
     "max_body_depth",
     "max_body_nodes",
+    "max_lowstate_chunks",
     "max_request_body_size",
     "event_replay_size",
     "event_queue_size",

@@ -9,7 +9,8 @@ from salt_ext_rest.auth.backends import authenticate
 from salt_ext_rest.auth.identity import Credentials, Identity
 from salt_ext_rest.errors import BadRequest, Unauthorized
 from salt_ext_rest.http.base import COOKIE, ApiHandler
-from salt_ext_rest.http.lowstate_run import parse_lowstate, run_lowstate
+from salt_ext_rest.http.lowstate_run import precheck, run_lowstate
+from salt_ext_rest.lowstate.chunks import as_chunks
 
 
 class RootHandler(ApiHandler):
@@ -17,9 +18,12 @@ class RootHandler(ApiHandler):
         self.send({"return": "Welcome", "clients": self.context.enabled_clients})
 
     async def post(self) -> None:
-        chunks = parse_lowstate(self.context, self.decoded_body())
+        data = await self.read_body()
+        precheck(self.context, data)
         identity = await self.identify()
-        results = await run_lowstate(self.context, chunks, lambda _chunk: _same(identity))
+        results = await run_lowstate(
+            self.context, as_chunks(data), lambda _chunk: _same(identity), self.large_body
+        )
         self.send({"return": results})
 
 
@@ -97,7 +101,7 @@ class TokenHandler(ApiHandler):
     """``POST /token``: mint Salt tokens; a bare list, as rest_cherrypy (R8)."""
 
     async def post(self) -> None:
-        data = self.decoded_body()
+        data = await self.read_body()
         items = data if isinstance(data, list) else [data]
         tokens = []
         for item in items:
@@ -112,8 +116,10 @@ class RunHandler(ApiHandler):
     """``POST /run``: credentials travel inside each chunk; no session (R8)."""
 
     async def post(self) -> None:
-        chunks = parse_lowstate(self.context, self.decoded_body())
-        results = await run_lowstate(self.context, chunks, self._identify_chunk)
+        data = await self.read_body()
+        precheck(self.context, data)
+        chunks = as_chunks(data)
+        results = await run_lowstate(self.context, chunks, self._identify_chunk, self.large_body)
         self.send({"return": results})
 
     async def _identify_chunk(self, chunk: dict[str, Any]) -> Identity:

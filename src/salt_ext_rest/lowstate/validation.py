@@ -1,5 +1,7 @@
 """Validate lowstate chunks: per-client JSON Schemas (built once) and the master's
-client allow-list, checked for every chunk before authentication."""
+client allow-list. Only the client allow-list is checked before authentication
+(:meth:`LowstateValidator.check_clients`, no walk of the body); the schemas and the
+per-chunk rules run after it (:meth:`LowstateValidator.check`)."""
 
 from __future__ import annotations
 
@@ -59,6 +61,12 @@ class LowstateValidator:
         self.enabled = tuple(c for c in opts.get("netapi_enable_clients") or () if c in combined)
         self.allow_raw_shell = bool(opts.get("netapi_allow_raw_shell"))
 
+    def check_clients(self, chunks: Iterable[Any]) -> None:
+        """Before authentication: each ``client`` named is known and enabled (400)."""
+        for index, chunk in enumerate(chunks):
+            if isinstance(chunk, Mapping) and "client" in chunk:
+                self._check_client(index, chunk)
+
     def check(self, chunks: list[dict[str, Any]]) -> None:
         """Raise a 400/403 naming the JSON path of the first problem; nothing has run yet."""
         for index, chunk in enumerate(chunks):
@@ -74,7 +82,7 @@ class LowstateValidator:
             if chunk["client"] == "ssh":
                 _check_ssh(index, chunk)
 
-    def _check_client(self, index: int, chunk: dict[str, Any]) -> None:
+    def _check_client(self, index: int, chunk: Mapping[str, Any]) -> None:
         client = chunk.get("client")
         path = f"$[{index}].client"
         if not isinstance(client, str) or client not in self._validators:
