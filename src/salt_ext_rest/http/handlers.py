@@ -7,7 +7,7 @@ from typing import Any
 
 from salt_ext_rest.auth.backends import authenticate
 from salt_ext_rest.auth.identity import Credentials, Identity
-from salt_ext_rest.errors import BadRequest, Unauthorized
+from salt_ext_rest.errors import Unauthorized
 from salt_ext_rest.http.base import COOKIE, ApiHandler
 from salt_ext_rest.http.lowstate_run import precheck, run_lowstate
 from salt_ext_rest.lowstate.chunks import as_chunks
@@ -32,14 +32,19 @@ async def _same(identity: Identity) -> Identity:
 
 
 def credentials_from(data: Any) -> Credentials:
-    """``{username, password, eauth}`` from a login body (dict, or a list with one dict)."""
+    """``{username, password, eauth}`` from a login body (dict, or a list with one dict).
+
+    A body that parsed but carries no usable credentials is 401 with the reason, as
+    rest_cherrypy answers it (only an unparseable body is 400)."""
     if isinstance(data, list) and len(data) == 1:
         data = data[0]
     if not isinstance(data, Mapping):
-        raise BadRequest("Send username, password and eauth")
+        raise Unauthorized("Could not authenticate: send username, password and eauth")
     for key in ("username", "password", "eauth"):
         if not isinstance(data.get(key), str) or not data.get(key):
-            raise BadRequest(f"$.{key}: a non-empty string is required", path=f"$.{key}")
+            raise Unauthorized(
+                f"Could not authenticate: $.{key} must be a non-empty string", path=f"$.{key}"
+            )
     return Credentials(
         username=data["username"], password=data["password"], eauth=data["eauth"], source="body"
     )
@@ -51,7 +56,7 @@ class LoginHandler(ApiHandler):
         self.send({"status": None, "return": "Please log in"})
 
     async def post(self) -> None:
-        identity = await authenticate(self.context, credentials_from(self.decoded_body()))
+        identity = await authenticate(self.context, credentials_from(await self.read_body()))
         if identity is None:
             raise Unauthorized("Could not authenticate using provided credentials")
         perms = identity.extra.get("perms")
