@@ -108,13 +108,22 @@ class TokenHandler(ApiHandler):
     async def post(self) -> None:
         data = await self.read_body()
         items = data if isinstance(data, list) else [data]
-        tokens = []
-        for item in items:
-            identity = await authenticate(self.context, credentials_from(item))
-            if identity is None:
-                raise Unauthorized("Could not authenticate using provided credentials")
-            tokens.append({k: v for k, v in identity.token_data().items() if k != "groups"})
-        self.send(tokens)
+        identities: list[Identity] = []
+        try:
+            for item in items:
+                identity = await authenticate(self.context, credentials_from(item))
+                if identity is None:
+                    raise Unauthorized("Could not authenticate using provided credentials")
+                identities.append(identity)
+        except BaseException:
+            for minted in identities:  # all or nothing: no token outlives a refused request
+                await self.context.gateway.revoke_token(minted.token)
+            raise
+        self.send([_token_record(identity) for identity in identities])
+
+
+def _token_record(identity: Identity) -> dict[str, Any]:
+    return {k: v for k, v in identity.token_data().items() if k != "groups"}
 
 
 class RunHandler(ApiHandler):

@@ -2,7 +2,8 @@
 
 Before authentication only what needs no walk of the body runs (the chunk count and
 the client allow-list), so an unauthenticated caller cannot make the API validate a
-large body.
+large body. Every token minted for the request (inline eauth credentials) is revoked
+when it ends, whatever failed.
 """
 
 from __future__ import annotations
@@ -64,8 +65,10 @@ async def run_lowstate(
     context: ApiContext, chunks: list[dict[str, Any]], identify: Identify, offload: bool = False
 ) -> list[Any]:
     """Authenticate every chunk, validate them, authorize each, then run them in order."""
-    identities = [await identify(chunk) for chunk in chunks]
+    identities: list[Identity] = []
     try:
+        for chunk in chunks:
+            identities.append(await identify(chunk))
         chunks = await validate(context, chunks, offload)
         for identity, chunk in zip(identities, chunks, strict=True):
             await authorize(context, identity, [chunk])
