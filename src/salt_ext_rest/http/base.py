@@ -155,8 +155,19 @@ class ApiHandler(tornado.web.RequestHandler):
         )
         return dataclasses.replace(await self.identify(creds), ephemeral=True)
 
+    def peer_address(self) -> str:
+        """The TCP peer's address: never ``X-Forwarded-For`` or ``X-Real-Ip``."""
+        address = getattr(getattr(self.request.connection, "context", None), "address", None)
+        if isinstance(address, tuple) and address:
+            return str(address[0])
+        return "unknown"
+
+    def with_address(self, credentials: Credentials) -> Credentials:
+        """``credentials`` with the peer address (login throttling counts per address)."""
+        return dataclasses.replace(credentials, address=self.peer_address())
+
     async def identify(self, credentials: Credentials | None = None) -> Identity:
-        credentials = credentials or self.header_credentials()
+        credentials = self.with_address(credentials or self.header_credentials())
         identity = await authenticate(self.context, credentials)
         if identity is None:
             raise Unauthorized("No valid credentials: log in or send a valid X-Auth-Token")
@@ -175,6 +186,9 @@ class ApiHandler(tornado.web.RequestHandler):
         self.clear_header("Set-Cookie")
         if isinstance(error, Unauthorized):
             self.set_header("WWW-Authenticate", "Session")
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after:
+            self.set_header("Retry-After", str(retry_after))
         if error.status == 405:
             self.set_header("Allow", ", ".join(self.allowed_methods()))
         self.set_status(error.status)

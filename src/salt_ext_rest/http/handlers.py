@@ -7,10 +7,13 @@ from typing import Any
 
 from salt_ext_rest.auth.backends import authenticate
 from salt_ext_rest.auth.identity import Credentials, Identity
-from salt_ext_rest.errors import Unauthorized
+from salt_ext_rest.errors import PayloadTooLarge, Unauthorized
 from salt_ext_rest.http.base import COOKIE, ApiHandler
 from salt_ext_rest.http.lowstate_run import precheck, run_lowstate
 from salt_ext_rest.lowstate.chunks import as_chunks
+
+#: credential sets ``POST /token`` mints in one request
+MAX_TOKEN_REQUESTS = 10
 
 
 class RootHandler(ApiHandler):
@@ -56,7 +59,8 @@ class LoginHandler(ApiHandler):
         self.send({"status": None, "return": "Please log in"})
 
     async def post(self) -> None:
-        identity = await authenticate(self.context, credentials_from(await self.read_body()))
+        credentials = self.with_address(credentials_from(await self.read_body()))
+        identity = await authenticate(self.context, credentials)
         if identity is None:
             raise Unauthorized("Could not authenticate using provided credentials")
         perms = identity.extra.get("perms")
@@ -108,10 +112,13 @@ class TokenHandler(ApiHandler):
     async def post(self) -> None:
         data = await self.read_body()
         items = data if isinstance(data, list) else [data]
+        if len(items) > MAX_TOKEN_REQUESTS:
+            raise PayloadTooLarge(f"At most {MAX_TOKEN_REQUESTS} credential sets per request")
         identities: list[Identity] = []
         try:
             for item in items:
-                identity = await authenticate(self.context, credentials_from(item))
+                credentials = self.with_address(credentials_from(item))
+                identity = await authenticate(self.context, credentials)
                 if identity is None:
                     raise Unauthorized("Could not authenticate using provided credentials")
                 identities.append(identity)
