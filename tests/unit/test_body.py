@@ -112,6 +112,9 @@ def test_node_limit(ctype):
     assert decode_body(ctype, b"[1, 2, 3, 4, 5, 6, 7, 8, 9]", limits) == list(range(1, 10))
     with pytest.raises(BadRequest, match="more than 10 values"):
         decode_body(ctype, b"[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]", limits)
+    assert decode_body(ctype, b'{"a": 1, "b": 2, "c": 3, "d": 4}', limits)
+    with pytest.raises(BadRequest, match="more than 10 values"):  # keys count too
+        decode_body(ctype, b'{"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}', limits)
 
 
 def test_form_limits():

@@ -103,7 +103,8 @@ def load_yaml(text: str, limits: BodyLimits = DEFAULT_LIMITS) -> Any:
 
 
 def check_limits(data: Any, limits: BodyLimits = DEFAULT_LIMITS) -> None:
-    """Walk ``data`` (without recursion): 400 when too deep or too large."""
+    """Walk ``data`` (without recursion): 400 when too deep or too large. Keys,
+    scalars, lists and mappings each count as one value."""
     nodes = 0
     stack = [(data, 0)]
     while stack:
@@ -114,6 +115,8 @@ def check_limits(data: Any, limits: BodyLimits = DEFAULT_LIMITS) -> None:
         if isinstance(value, dict | list):
             if depth >= limits.max_depth:
                 raise _too_deep(limits)
+            if isinstance(value, dict):
+                nodes += len(value)  # the keys, as YAML's composer counts them
             items = value.values() if isinstance(value, dict) else value
             stack.extend((item, depth + 1) for item in items)
 
