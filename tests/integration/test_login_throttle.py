@@ -46,6 +46,7 @@ def test_one_username_is_throttled_while_others_still_log_in(
     # Every way of minting through eauth counts for that username ...
     assert_throttled(client.post("/token", json=[api_credentials]))
     assert_throttled(client.post("/run", json=[{**PING, **api_credentials}]))
+    assert_throttled(client.post("/keys", json={"mid": "throttle-probe", **api_credentials}))
     # ... the header a proxy would set does not make it another client ...
     spoofed = client.post(
         "/login", json=api_credentials, headers={"X-Forwarded-For": "198.51.100.7"}
