@@ -31,6 +31,10 @@ class RestConfig:
     thread_pool: int = 32
     auth_thread_pool: int = 4
     login_max_inflight: int = 64
+    login_user_burst: int = 30
+    login_user_rate: float = 2.0
+    login_address_burst: int = 100
+    login_address_rate: float = 10.0
     ssl_crt: str | None = None
     ssl_key: str | None = None
     ssl_chain: str | None = None
@@ -48,6 +52,9 @@ class RestConfig:
     favicon: str | None = None
     root_prefix: str = "/"
     max_request_body_size: int = 1024 * 1024
+    max_body_depth: int = 64
+    max_body_nodes: int = 100_000
+    max_lowstate_chunks: int = 200
     expire_responses: bool = True
     collect_stats: bool = False
     log_access_file: str | None = None
@@ -75,6 +82,11 @@ _INT_KEYS = (
     "thread_pool",
     "auth_thread_pool",
     "login_max_inflight",
+    "login_user_burst",
+    "login_address_burst",
+    "max_body_depth",
+    "max_body_nodes",
+    "max_lowstate_chunks",
     "max_request_body_size",
     "event_replay_size",
     "event_queue_size",

@@ -229,7 +229,7 @@ def test_limited_user_is_forbidden_outside_its_acl(api_url, limited_credentials)
         ("POST", "/", {"data": "{nope", "headers": {"Content-Type": "application/json"}}, 400),
         ("POST", "/", {"data": "[: x", "headers": {"Content-Type": "application/x-yaml"}}, 400),
         ("POST", "/", {"data": b"", "headers": {"Content-Type": "application/json"}}, 400),
-        ("POST", "/login", {"json": {"username": "x"}}, 400),
+        ("POST", "/login", {"json": {"username": "x"}}, 401),
         (
             "POST",
             "/",

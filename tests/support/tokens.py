@@ -18,3 +18,15 @@ def store_expired_token(master, name="saltdev", eauth="sharedsecret"):
     tdata = {"token": token, "name": name, "eauth": eauth, "start": now - 100, "expire": now - 10}
     salt.auth.LoadAuth(master_opts(master)).cache.store("tokens", token, tdata)
     return token
+
+
+def valid_tokens(master):
+    """The tokens in ``master``'s token store that have not expired."""
+    auth = salt.auth.LoadAuth(master_opts(master))
+    now = time.time()
+    tokens = set()
+    for token in auth.list_tokens():
+        tdata = auth.get_tok(token)
+        if tdata and tdata.get("expire", 0) > now:
+            tokens.add(token)
+    return tokens

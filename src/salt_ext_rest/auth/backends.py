@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 from salt_ext_rest.auth.identity import Credentials, Identity
+from salt_ext_rest.auth.throttle import LoginThrottle, TokenBuckets
 from salt_ext_rest.errors import TooManyRequests
 
 if TYPE_CHECKING:
@@ -40,8 +41,9 @@ class SaltTokenAuthenticator:
 class SaltEauthAuthenticator:
     """``username``/``password``/``eauth`` checked by Salt's eauth; mints a Salt token.
 
-    eauth runs on a dedicated executor (never on the IOLoop); at most
-    ``login_max_inflight`` checks wait at once, more get 429.
+    eauth runs on a dedicated executor (never on the IOLoop); each attempt is
+    throttled per username and per client address (:mod:`.throttle`, 429 with
+    ``Retry-After``), and at most ``login_max_inflight`` checks wait at once.
     """
 
     name = "salt-eauth"
@@ -49,12 +51,22 @@ class SaltEauthAuthenticator:
     def __init__(self, context: ApiContext) -> None:
         self.context = context
         self._inflight = 0
+        config = context.config
+        self.throttle = LoginThrottle(
+            TokenBuckets(config.login_user_burst, config.login_user_rate),
+            TokenBuckets(config.login_address_burst, config.login_address_rate),
+        )
 
     async def authenticate(self, credentials: Credentials) -> Identity | None:
         if not credentials.has_eauth:
             return None
+        fields = (credentials.username, credentials.password, credentials.eauth)
+        if not all(isinstance(value, str) for value in fields):
+            return None  # not credentials eauth could check
         if credentials.eauth not in (self.context.opts.get("external_auth") or {}):
             return None
+        username = str(credentials.username)
+        self.throttle.begin(username, credentials.address)
         if self._inflight >= self.context.config.login_max_inflight:
             raise TooManyRequests("Too many logins in progress; retry shortly")
         self._inflight += 1
@@ -63,6 +75,7 @@ class SaltEauthAuthenticator:
         finally:
             self._inflight -= 1
         if not tdata:
+            self.throttle.refused(username, credentials.address)
             return None
         return Identity.from_token_data(tdata, backend=self.name)
 

@@ -15,6 +15,7 @@ class Credentials:
     password: str | None = field(default=None, repr=False)
     eauth: str | None = None
     source: str = "none"  # header, cookie, body, inline
+    address: str | None = None  # the client's TCP peer address
 
     def __repr__(self) -> str:  # pragma: no cover - defensive
         token = "<set>" if self.token else None

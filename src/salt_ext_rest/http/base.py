@@ -24,11 +24,13 @@ from salt_ext_rest.errors import (
     Unauthorized,
 )
 from salt_ext_rest.http import cors, render
-from salt_ext_rest.lowstate.body import decode_body
+from salt_ext_rest.lowstate.body import BodyLimits, decode_body
 
 log = logging.getLogger(__name__)
 
 COOKIE = "session_id"
+#: bodies larger than this are decoded on an executor thread, not on the IOLoop
+OFFLOOP_BODY_BYTES = 64 * 1024
 
 
 @tornado.web.stream_request_body
@@ -110,7 +112,21 @@ class ApiHandler(tornado.web.RequestHandler):
         return b"".join(self._chunks)
 
     def decoded_body(self) -> Any:
-        return decode_body(self.request.headers.get("Content-Type"), self.body)
+        """The decoded body, within ``max_body_depth`` / ``max_body_nodes`` (400 beyond)."""
+        config = self.context.config
+        limits = BodyLimits(config.max_body_depth, config.max_body_nodes)
+        return decode_body(self.request.headers.get("Content-Type"), self.body, limits)
+
+    @property
+    def large_body(self) -> bool:
+        """Large enough to be decoded and validated on an executor thread."""
+        return self._size > OFFLOOP_BODY_BYTES
+
+    async def read_body(self) -> Any:
+        """:meth:`decoded_body`, decoded off the IOLoop when the body is large."""
+        if not self.large_body:
+            return self.decoded_body()
+        return await self.context.gateway.call(self.decoded_body)
 
     # -- authentication -----------------------------------------------------------
     def header_credentials(self) -> Credentials:
@@ -139,8 +155,19 @@ class ApiHandler(tornado.web.RequestHandler):
         )
         return dataclasses.replace(await self.identify(creds), ephemeral=True)
 
+    def peer_address(self) -> str:
+        """The TCP peer's address: never ``X-Forwarded-For`` or ``X-Real-Ip``."""
+        address = getattr(getattr(self.request.connection, "context", None), "address", None)
+        if isinstance(address, tuple) and address:
+            return str(address[0])
+        return "unknown"
+
+    def with_address(self, credentials: Credentials) -> Credentials:
+        """``credentials`` with the peer address (login throttling counts per address)."""
+        return dataclasses.replace(credentials, address=self.peer_address())
+
     async def identify(self, credentials: Credentials | None = None) -> Identity:
-        credentials = credentials or self.header_credentials()
+        credentials = self.with_address(credentials or self.header_credentials())
         identity = await authenticate(self.context, credentials)
         if identity is None:
             raise Unauthorized("No valid credentials: log in or send a valid X-Auth-Token")
@@ -159,6 +186,9 @@ class ApiHandler(tornado.web.RequestHandler):
         self.clear_header("Set-Cookie")
         if isinstance(error, Unauthorized):
             self.set_header("WWW-Authenticate", "Session")
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after:
+            self.set_header("Retry-After", str(retry_after))
         if error.status == 405:
             self.set_header("Allow", ", ".join(self.allowed_methods()))
         self.set_status(error.status)

@@ -7,9 +7,13 @@ from typing import Any
 
 from salt_ext_rest.auth.backends import authenticate
 from salt_ext_rest.auth.identity import Credentials, Identity
-from salt_ext_rest.errors import BadRequest, Unauthorized
+from salt_ext_rest.errors import PayloadTooLarge, Unauthorized
 from salt_ext_rest.http.base import COOKIE, ApiHandler
-from salt_ext_rest.http.lowstate_run import parse_lowstate, run_lowstate
+from salt_ext_rest.http.lowstate_run import precheck, run_lowstate
+from salt_ext_rest.lowstate.chunks import as_chunks
+
+#: credential sets ``POST /token`` mints in one request
+MAX_TOKEN_REQUESTS = 10
 
 
 class RootHandler(ApiHandler):
@@ -17,9 +21,12 @@ class RootHandler(ApiHandler):
         self.send({"return": "Welcome", "clients": self.context.enabled_clients})
 
     async def post(self) -> None:
-        chunks = parse_lowstate(self.context, self.decoded_body())
+        data = await self.read_body()
+        precheck(self.context, data)
         identity = await self.identify()
-        results = await run_lowstate(self.context, chunks, lambda _chunk: _same(identity))
+        results = await run_lowstate(
+            self.context, as_chunks(data), lambda _chunk: _same(identity), self.large_body
+        )
         self.send({"return": results})
 
 
@@ -28,14 +35,19 @@ async def _same(identity: Identity) -> Identity:
 
 
 def credentials_from(data: Any) -> Credentials:
-    """``{username, password, eauth}`` from a login body (dict, or a list with one dict)."""
+    """``{username, password, eauth}`` from a login body (dict, or a list with one dict).
+
+    A body that parsed but carries no usable credentials is 401 with the reason, as
+    rest_cherrypy answers it (only an unparseable body is 400)."""
     if isinstance(data, list) and len(data) == 1:
         data = data[0]
     if not isinstance(data, Mapping):
-        raise BadRequest("Send username, password and eauth")
+        raise Unauthorized("Could not authenticate: send username, password and eauth")
     for key in ("username", "password", "eauth"):
         if not isinstance(data.get(key), str) or not data.get(key):
-            raise BadRequest(f"$.{key}: a non-empty string is required", path=f"$.{key}")
+            raise Unauthorized(
+                f"Could not authenticate: $.{key} must be a non-empty string", path=f"$.{key}"
+            )
     return Credentials(
         username=data["username"], password=data["password"], eauth=data["eauth"], source="body"
     )
@@ -47,7 +59,8 @@ class LoginHandler(ApiHandler):
         self.send({"status": None, "return": "Please log in"})
 
     async def post(self) -> None:
-        identity = await authenticate(self.context, credentials_from(self.decoded_body()))
+        credentials = self.with_address(credentials_from(await self.read_body()))
+        identity = await authenticate(self.context, credentials)
         if identity is None:
             raise Unauthorized("Could not authenticate using provided credentials")
         perms = identity.extra.get("perms")
@@ -97,23 +110,37 @@ class TokenHandler(ApiHandler):
     """``POST /token``: mint Salt tokens; a bare list, as rest_cherrypy (R8)."""
 
     async def post(self) -> None:
-        data = self.decoded_body()
+        data = await self.read_body()
         items = data if isinstance(data, list) else [data]
-        tokens = []
-        for item in items:
-            identity = await authenticate(self.context, credentials_from(item))
-            if identity is None:
-                raise Unauthorized("Could not authenticate using provided credentials")
-            tokens.append({k: v for k, v in identity.token_data().items() if k != "groups"})
-        self.send(tokens)
+        if len(items) > MAX_TOKEN_REQUESTS:
+            raise PayloadTooLarge(f"At most {MAX_TOKEN_REQUESTS} credential sets per request")
+        identities: list[Identity] = []
+        try:
+            for item in items:
+                credentials = self.with_address(credentials_from(item))
+                identity = await authenticate(self.context, credentials)
+                if identity is None:
+                    raise Unauthorized("Could not authenticate using provided credentials")
+                identities.append(identity)
+        except BaseException:
+            for minted in identities:  # all or nothing: no token outlives a refused request
+                await self.context.gateway.revoke_token(minted.token)
+            raise
+        self.send([_token_record(identity) for identity in identities])
+
+
+def _token_record(identity: Identity) -> dict[str, Any]:
+    return {k: v for k, v in identity.token_data().items() if k != "groups"}
 
 
 class RunHandler(ApiHandler):
     """``POST /run``: credentials travel inside each chunk; no session (R8)."""
 
     async def post(self) -> None:
-        chunks = parse_lowstate(self.context, self.decoded_body())
-        results = await run_lowstate(self.context, chunks, self._identify_chunk)
+        data = await self.read_body()
+        precheck(self.context, data)
+        chunks = as_chunks(data)
+        results = await run_lowstate(self.context, chunks, self._identify_chunk, self.large_body)
         self.send({"return": results})
 
     async def _identify_chunk(self, chunk: dict[str, Any]) -> Identity:

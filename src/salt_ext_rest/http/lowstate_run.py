@@ -1,8 +1,14 @@
-"""The lowstate request path: validate → authenticate → authorize → dispatch."""
+"""The lowstate request path: cheap checks → authenticate → validate → authorize → dispatch.
+
+Before authentication only what needs no walk of the body runs (the chunk count and
+the client allow-list), so an unauthenticated caller cannot make the API validate a
+large body. Every token minted for the request (inline eauth credentials) is revoked
+when it ends, whatever failed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import salt.exceptions
@@ -11,10 +17,13 @@ from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.authz import authorize
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.dispatch import Many
-from salt_ext_rest.errors import Forbidden, ServiceUnavailable
+from salt_ext_rest.errors import Forbidden, PayloadTooLarge, ServiceUnavailable
 from salt_ext_rest.lowstate.chunks import as_chunks, normalise, strip_credentials
 
 Identify = Callable[[dict[str, Any]], Awaitable[Identity]]
+
+#: more chunks than this are validated on an executor thread, not on the IOLoop
+OFFLOOP_CHUNKS = 16
 
 _SALT_AUTH_ERRORS = (
     salt.exceptions.AuthenticationError,
@@ -22,6 +31,17 @@ _SALT_AUTH_ERRORS = (
     salt.exceptions.EauthAuthenticationError,
     salt.exceptions.TokenAuthenticationError,
 )
+
+
+def precheck(context: ApiContext, data: Any, client: str | None = None) -> None:
+    """Before authentication: at most ``max_lowstate_chunks`` chunks (413), and each
+    ``client`` named (or ``client``, when the route forces one) known and enabled (400)."""
+    items = [data] if isinstance(data, Mapping) else data if isinstance(data, list) else []
+    limit = context.config.max_lowstate_chunks
+    if len(items) > limit:
+        raise PayloadTooLarge(f"At most {limit} lowstate chunks are accepted per request")
+    assert context.validator is not None
+    context.validator.check_clients([{"client": client}] if client else items)
 
 
 def parse_lowstate(context: ApiContext, data: Any) -> list[dict[str, Any]]:
@@ -32,12 +52,24 @@ def parse_lowstate(context: ApiContext, data: Any) -> list[dict[str, Any]]:
     return chunks
 
 
+async def validate(
+    context: ApiContext, chunks: list[dict[str, Any]], offload: bool = False
+) -> list[dict[str, Any]]:
+    """:func:`parse_lowstate`, on an executor thread when the body is large."""
+    if offload or len(chunks) > OFFLOOP_CHUNKS:
+        return await context.gateway.call(parse_lowstate, context, chunks)
+    return parse_lowstate(context, chunks)
+
+
 async def run_lowstate(
-    context: ApiContext, chunks: list[dict[str, Any]], identify: Identify
+    context: ApiContext, chunks: list[dict[str, Any]], identify: Identify, offload: bool = False
 ) -> list[Any]:
-    """Authenticate and authorize every chunk first, then run them in order."""
-    identities = [await identify(chunk) for chunk in chunks]
+    """Authenticate every chunk, validate them, authorize each, then run them in order."""
+    identities: list[Identity] = []
     try:
+        for chunk in chunks:
+            identities.append(await identify(chunk))
+        chunks = await validate(context, chunks, offload)
         for identity, chunk in zip(identities, chunks, strict=True):
             await authorize(context, identity, [chunk])
         results: list[Any] = []

@@ -27,7 +27,7 @@ from salt_ext_rest.authz import authorize
 from salt_ext_rest.errors import BadRequest, Conflict, Unauthorized
 from salt_ext_rest.http import render
 from salt_ext_rest.http.base import ApiHandler
-from salt_ext_rest.http.lowstate_run import parse_lowstate, run_lowstate
+from salt_ext_rest.http.lowstate_run import parse_lowstate, precheck, run_lowstate
 from salt_ext_rest.lowstate.chunks import CREDENTIAL_KEYS, as_chunks
 
 JID_PATTERN = r"[0-9A-Za-z_.-]+"
@@ -76,10 +76,13 @@ class MinionsHandler(MinionHandler):
         await self.send_grains("*")
 
     async def post(self) -> None:
-        chunks = [{**chunk, "client": "local_async"} for chunk in as_chunks(self.decoded_body())]
-        chunks = parse_lowstate(self.context, chunks)
+        data = await self.read_body()
+        precheck(self.context, data, client="local_async")
         identity = await self.identify()
-        results = await run_lowstate(self.context, chunks, lambda _c: _same(identity))
+        chunks = [{**chunk, "client": "local_async"} for chunk in as_chunks(data)]
+        results = await run_lowstate(
+            self.context, chunks, lambda _c: _same(identity), self.large_body
+        )
         prefix = self.context.config.root_prefix.rstrip("/")
         links = [
             {"href": f"{prefix}/jobs/{result['jid']}"}
@@ -134,7 +137,7 @@ class KeysHandler(KeyHandler):
         await self.send_wheel({"client": "wheel", "fun": "key.list_all"})
 
     async def post(self) -> None:
-        body = _one_mapping(self.decoded_body())
+        body = _one_mapping(await self.read_body())
         mid, options = _key_request(self.context.opts, body)
         chunk = {"client": "wheel", "fun": keygen.FUN, "id_": mid, **options}
         parse_lowstate(self.context, chunk)

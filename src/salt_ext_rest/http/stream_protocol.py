@@ -63,7 +63,7 @@ class StreamSocket(EventSocket):
             msg = json.loads(message)
             if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
                 raise ValueError
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply
             return self.send(
                 {"type": "error", "status": 400, "message": "send JSON objects with a 'type'"}
             )

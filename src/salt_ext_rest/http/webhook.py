@@ -36,7 +36,7 @@ class WebhookHandler(ApiHandler):
             await self.identify()
         data = {
             "headers": safe_headers(self.request.headers),
-            "post": self._payload(),
+            "post": await self._payload(),
             "body": self.body.decode("utf-8", errors="replace"),
             "get": self._query(),
         }
@@ -44,10 +44,11 @@ class WebhookHandler(ApiHandler):
             raise ServiceUnavailable("The Salt master did not take the event")
         self.send({"success": True})
 
-    def _payload(self) -> Any:
-        """The decoded body; ``{}`` for an empty body or a media type we do not decode."""
+    async def _payload(self) -> Any:
+        """The decoded body; ``{}`` for an empty body or a media type we do not decode.
+        Decoded within the body limits, YAML anchors and aliases refused (400)."""
         try:
-            decoded = self.decoded_body()
+            decoded = await self.read_body()
         except UnsupportedMediaType:
             return {}
         return {} if decoded is None else decoded

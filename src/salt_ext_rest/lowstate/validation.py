@@ -1,5 +1,7 @@
 """Validate lowstate chunks: per-client JSON Schemas (built once) and the master's
-client allow-list, checked for every chunk before authentication."""
+client allow-list. Only the client allow-list is checked before authentication
+(:meth:`LowstateValidator.check_clients`, no walk of the body); the schemas and the
+per-chunk rules run after it (:meth:`LowstateValidator.check`)."""
 
 from __future__ import annotations
 
@@ -58,6 +60,23 @@ class LowstateValidator:
             self._validators[client] = cls(schema, registry=registry)
         self.enabled = tuple(c for c in opts.get("netapi_enable_clients") or () if c in combined)
         self.allow_raw_shell = bool(opts.get("netapi_allow_raw_shell"))
+        self.ssh_keys = frozenset(load_schema("lowstate/ssh.json")["properties"])
+
+    def check_clients(self, chunks: Iterable[Any]) -> None:
+        """Before authentication: each ``client`` named is known and enabled, and an
+        ``ssh`` chunk names only allow-listed keys (400). Cheap: values are not read."""
+        for index, chunk in enumerate(chunks):
+            if isinstance(chunk, Mapping) and "client" in chunk:
+                self._check_client(index, chunk)
+                if chunk["client"] == "ssh":
+                    self._check_ssh_keys(index, chunk)
+
+    def _check_ssh_keys(self, index: int, chunk: Mapping[str, Any]) -> None:
+        """salt-ssh passes unknown keys on to ssh, its roster or the remote script."""
+        unknown = sorted(str(key) for key in chunk if key not in self.ssh_keys)
+        if unknown:
+            names = ", ".join(repr(key) for key in unknown)
+            raise ValidationFailed(f"$[{index}]: unknown key(s): {names}", path=f"$[{index}]")
 
     def check(self, chunks: list[dict[str, Any]]) -> None:
         """Raise a 400/403 naming the JSON path of the first problem; nothing has run yet."""
@@ -74,7 +93,7 @@ class LowstateValidator:
             if chunk["client"] == "ssh":
                 _check_ssh(index, chunk)
 
-    def _check_client(self, index: int, chunk: dict[str, Any]) -> None:
+    def _check_client(self, index: int, chunk: Mapping[str, Any]) -> None:
         client = chunk.get("client")
         path = f"$[{index}].client"
         if not isinstance(client, str) or client not in self._validators:
