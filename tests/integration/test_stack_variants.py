@@ -94,6 +94,9 @@ def test_ssh_accepts_only_allow_listed_keys(stack, roster_file, tmp_path, option
     client = ApiClient(stack.url)
     body = client.run(ssh_chunk(**extra, **stack.credentials), path="/run", expect=400)
     assert body["path"] == "$[0]" and repr(option) in body["message"]
+    # without any credentials it is the same 400: refused before authentication
+    body = client.run(ssh_chunk(**extra), path="/", expect=400)
+    assert repr(option) in body["message"]
     assert not canary.exists() and roster_file.read_text() == roster
 
 
