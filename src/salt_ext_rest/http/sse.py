@@ -1,7 +1,8 @@
 """``GET /events``: Server-Sent Events in rest_cherrypy's framing (REFERENCE.md R5).
 
-``retry: 400`` first, then per event ``id:``, ``tag:`` and ``data: {"tag", "data"}``
-and a blank line; ``: keepalive`` comments when idle. Filters: ``?tag=`` (globs),
+``retry: 400`` first, then per event ``tag:``, ``data: {"tag", "data"}`` (in that
+order: rest_cherrypy clients read the two lines positionally), ``id:`` and a blank
+line; ``: keepalive`` comments when idle. Filters: ``?tag=`` (globs),
 ``?jid=``, ``?minion=``; ``?format=`` picks another payload formatter
 (``formatted``: the minions/jobs view of :mod:`salt_ext_rest.events.formatted`, a
 snapshot on every connect, no resume). Resume with the
@@ -98,12 +99,13 @@ class EventsHandler(ApiHandler):
 
 
 def _frame(event: BusEvent, payload: str | None) -> bytes | None:
-    """The SSE message, encoded once for every subscriber."""
+    """The SSE message, encoded once for every subscriber: ``tag:`` then ``data:``
+    lines (rest_cherrypy's order), then ``id:``."""
     if payload is None:
         return None
     lines = "".join(f"data: {line}\n" for line in payload.splitlines() or [""])
     id_line = f"id: {event.id}\n" if event.id else ""
-    return f"{id_line}tag: {event.tag}\n{lines}\n".encode()
+    return f"tag: {event.tag}\n{lines}{id_line}\n".encode()
 
 
 def _closing_event(closed: StreamClosed) -> BusEvent:
