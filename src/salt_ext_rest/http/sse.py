@@ -15,6 +15,7 @@ from __future__ import annotations
 import tornado.iostream
 
 from salt_ext_rest.errors import BadRequest
+from salt_ext_rest.events.bus import escape_controls
 from salt_ext_rest.events.filters import EventFilter
 from salt_ext_rest.events.service import Stream, formatter_for, open_stream
 from salt_ext_rest.events.subscription import BusEvent, StreamClosed
@@ -100,12 +101,12 @@ class EventsHandler(ApiHandler):
 
 def _frame(event: BusEvent, payload: str | None) -> bytes | None:
     """The SSE message, encoded once for every subscriber: ``tag:`` then ``data:``
-    lines (rest_cherrypy's order), then ``id:``."""
+    lines (rest_cherrypy's order), then ``id:``. No field value holds a line break."""
     if payload is None:
         return None
     lines = "".join(f"data: {line}\n" for line in payload.splitlines() or [""])
-    id_line = f"id: {event.id}\n" if event.id else ""
-    return f"tag: {event.tag}\n{lines}{id_line}\n".encode()
+    id_line = f"id: {escape_controls(event.id)}\n" if event.id else ""
+    return f"tag: {escape_controls(event.tag)}\n{lines}{id_line}\n".encode()
 
 
 def _closing_event(closed: StreamClosed) -> BusEvent:
