@@ -15,6 +15,7 @@ import re
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import salt.transport.base
@@ -44,8 +45,15 @@ def escape_controls(text: str) -> str:
 
 
 class EventBus:
-    def __init__(self, opts: dict[str, Any], replay_size: int = 1000, queue_size: int = 1000):
+    def __init__(
+        self,
+        opts: dict[str, Any],
+        replay_size: int = 1000,
+        queue_size: int = 1000,
+        redactor: Callable[[Any], Any] = redact,
+    ):
         self.opts = opts
+        self.redact = redactor
         self.epoch = secrets.token_hex(4)
         self.queue_size = queue_size
         self.replay: deque[BusEvent] = deque(maxlen=replay_size)
@@ -107,7 +115,7 @@ class EventBus:
         self.received += 1
         # Escaped once here, so every transport and formatter gets a single-line tag.
         safe_tag = escape_controls(str(tag))
-        event = BusEvent(self._next_id(), safe_tag, redact(data), stamp=time.time())
+        event = BusEvent(self._next_id(), safe_tag, self.redact(data), stamp=time.time())
         self.replay.append(event)
         for sub in tuple(self.subscriptions):
             sub.offer(event)
