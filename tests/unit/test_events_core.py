@@ -11,7 +11,14 @@ from salt_ext_rest.events.filters import EventFilter
 from salt_ext_rest.events.formatters import CherrypyWsFormatter, CloudEventsFormatter
 from salt_ext_rest.events.redact import REDACTED, Redactor, redact
 from salt_ext_rest.events.subscription import BusEvent, StreamClosed, Subscription
-from salt_ext_rest.events.visibility import ID_ONLY, Restricted, tag_globs, unrestricted
+from salt_ext_rest.events.visibility import (
+    GRAINS,
+    ID_ONLY,
+    Restricted,
+    expand_targets,
+    tag_globs,
+    unrestricted,
+)
 
 
 def event(tag, **data):
@@ -216,12 +223,13 @@ def test_restricted_visibility_needs_acl_or_tag_globs():
         def spec_check(self, auth_list, fun, args, form):
             return False
 
-        def validate_tgt(self, valid, expr, tgt_type, minions=None):
-            return expr == "web1"
+        def check_minions(self, expr, tgt_type):
+            return {"minions": ["web1"] if expr == "web*" else []}
 
-    visible = Restricted(
-        CkMinions(), identity, [{"web1": ["test.*"]}], tag_globs(context, identity)
-    )
+    acl = [{"web*": ["test.*"]}]
+    targets = expand_targets(CkMinions(), acl)
+    assert targets == {"web*": frozenset({"web1"})}
+    visible = Restricted(CkMinions(), identity, acl, tag_globs(context, identity), targets)
 
     assert visible(event("salt/job/1/new", fun="test.ping", minions=["web1"], user="alice"))
     assert not visible(event("salt/job/1/new", fun="test.ping", minions=["web1", "db1"]))
@@ -237,3 +245,8 @@ def test_restricted_visibility_needs_acl_or_tag_globs():
     assert not visible(event("salt/minion/m/start"))
     assert visible(BusEvent("", "salt/netapi/rest_ext/stream/closed", {}, notice=True))
     assert visible.minion("web1") == ID_ONLY and visible.minion("db1") is None
+    grains = [{"web*": ["grains.*"]}, {"*": [{"test.echo": {"args": ["x"]}}]}]
+    visible = Restricted(CkMinions(), identity, grains, (), expand_targets(CkMinions(), grains))
+    assert visible.minion("web1") == GRAINS and visible.minion("db1") == ID_ONLY
+    assert Restricted(CkMinions(), identity, ["test.ping"], ()).minion("any") == ID_ONLY
+    assert Restricted(CkMinions(), identity, ["@runner"], ()).minion("any") is None

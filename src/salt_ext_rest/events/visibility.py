@@ -121,7 +121,30 @@ class AclVisibility:
         auth_list = list(auth_list or [])
         if unrestricted(auth_list):
             return SeeAll()
-        return Restricted(self._ckminions, identity, auth_list, tag_globs(self.context, identity))
+        # The ACL's targets are expanded here, off the loop, once per stream.
+        targets = await gateway.call(expand_targets, self._ckminions, auth_list)
+        globs = tag_globs(self.context, identity)
+        return Restricted(self._ckminions, identity, auth_list, globs, targets)
+
+
+def expand_targets(
+    ckminions: salt.utils.minions.CkMinions, auth_list: list[Any]
+) -> dict[str, frozenset[str] | None]:
+    """Each target of the ACL's ``{target: [functions]}`` entries → the minions it
+    matches now (``None``: every minion). Blocking: run on an executor."""
+    targets: dict[str, frozenset[str] | None] = {}
+    for entry in auth_list:
+        if not isinstance(entry, dict):
+            continue
+        for target in entry:
+            if not isinstance(target, str) or target.startswith("@") or target in targets:
+                continue
+            if target == "*":
+                targets[target] = None
+            else:
+                found = ckminions.check_minions(target, "compound").get("minions", [])
+                targets[target] = frozenset(found)
+    return targets
 
 
 class Restricted:
@@ -133,10 +156,12 @@ class Restricted:
         identity: Identity,
         auth_list: list[Any],
         globs: tuple[str, ...],
+        targets: dict[str, frozenset[str] | None] | None = None,
     ) -> None:
         self.ckminions, self.identity, self.auth_list, self.globs = (
             ckminions, identity, auth_list, globs
         )  # fmt: skip
+        self.targets = targets or {}
         self._allowed = functools.lru_cache(maxsize=4096)(self._allowed_uncached)
         self.minion = functools.lru_cache(maxsize=4096)(self._minion_uncached)
 
@@ -186,22 +211,31 @@ class Restricted:
         return False
 
     def _minion_uncached(self, mid: str) -> str | None:
-        """:data:`GRAINS` when ``GET /minions`` would show ``mid`` to the caller (it may
-        run ``grains.items`` there), :data:`ID_ONLY` when it may target ``mid`` with
-        some function, else ``None``."""
-        check = self.ckminions.auth_check
-        if check(self.auth_list, "grains.items", [], mid, "list", minions=[mid]):
-            return GRAINS
+        """:data:`GRAINS` when ``GET /minions`` would show ``mid`` to the caller (a plain
+        function entry covering ``grains.items`` applies to it), :data:`ID_ONLY` when
+        some entry lets it target ``mid``, else ``None``. No I/O: targets are expanded."""
+        access = None
         for entry in self.auth_list:
             if isinstance(entry, str) and not entry.startswith("@"):
-                return ID_ONLY
-            if isinstance(entry, dict):
-                target = next(iter(entry), "@")
-                if not target.startswith("@") and self.ckminions.validate_tgt(
-                    target, mid, "list", minions=[mid]
-                ):
-                    return ID_ONLY
-        return None
+                funs: list[Any] = [entry]
+            elif isinstance(entry, dict):
+                funs = []
+                for target, value in entry.items():
+                    if target in self.targets and self._matches(target, mid):
+                        funs.extend(value if isinstance(value, list) else [value])
+                if not funs:
+                    continue
+            else:
+                continue
+            access = ID_ONLY
+            if any(isinstance(f, str) and salt.utils.stringutils.expr_match("grains.items", f)
+                   for f in funs):  # fmt: skip
+                return GRAINS
+        return access
+
+    def _matches(self, target: str, mid: str) -> bool:
+        minions = self.targets[target]
+        return minions is None or mid in minions
 
 
 def minion_access(visible: Predicate, check: BusEvent, mid: str) -> str | None:
