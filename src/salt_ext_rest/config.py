@@ -61,7 +61,10 @@ class RestConfig:
     log_error_file: str | None = None
     cookie_samesite: str = "Lax"
     token_cache_ttl: float = 2.0
-    event_visibility: str = "all"
+    event_visibility: str = "acl"
+    # eauth backend -> user name, ``group%`` or ``*`` -> tag globs a restricted user sees
+    event_visibility_tags: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    event_redact_keys: tuple[str, ...] = ()
     event_replay_size: int = 1000
     event_queue_size: int = 1000
     event_heartbeat: float = 15.0
@@ -117,6 +120,13 @@ def _normalise(raw: dict[str, Any]) -> dict[str, Any]:
     for key in _INT_KEYS:
         if key in values:
             values[key] = int(values[key])
+    if "event_redact_keys" in values:
+        values["event_redact_keys"] = tuple(values["event_redact_keys"])
+    if "event_visibility_tags" in values:
+        values["event_visibility_tags"] = {
+            eauth: {who: tuple(globs) for who, globs in (entries or {}).items()}
+            for eauth, entries in values["event_visibility_tags"].items()
+        }
     origins = values.get("cors_origin")
     if isinstance(origins, str):
         values["cors_origin"] = (origins,)

@@ -18,6 +18,7 @@ from salt_ext_rest.errors import RestError
 from salt_ext_rest.events.bus import EventBus
 from salt_ext_rest.events.formatted import FormattedView
 from salt_ext_rest.events.formatters import EventFormatter
+from salt_ext_rest.events.redact import Redactor
 from salt_ext_rest.events.visibility import VisibilityPolicy
 from salt_ext_rest.gateway import SaltGateway
 from salt_ext_rest.lowstate.validation import LowstateValidator
@@ -84,7 +85,12 @@ class ApiContext:
         """Subscribe to the master event bus (once per process, on the running loop)."""
         if self.bus is None:
             config = self.config
-            self.bus = EventBus(self.opts, config.event_replay_size, config.event_queue_size)
+            self.bus = EventBus(
+                self.opts,
+                config.event_replay_size,
+                config.event_queue_size,
+                Redactor(config.event_redact_keys),
+            )
             self.bus.start()
         return self.bus
 

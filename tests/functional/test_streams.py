@@ -13,7 +13,9 @@ from salt_ext_rest.http.app import make_app
 from salt_ext_rest.plugins.manager import make_plugin_manager
 from tests.functional.test_http_layer import OPTS, StandInGateway
 
-WS_OPTS = {**OPTS, "rest_ext": {**OPTS["rest_ext"], "websockets": True}}
+# These tests are about the transports, not visibility: every event to every caller
+# (the stand-in gateway has no Salt eauth to compute an ACL from).
+WS_OPTS = {**OPTS, "rest_ext": {**OPTS["rest_ext"], "websockets": True, "event_visibility": "all"}}
 
 
 class StreamTest(AsyncHTTPTestCase):

@@ -10,6 +10,7 @@ import time
 import uuid
 
 import pytest
+import requests
 
 from tests.support.api import ApiClient
 from tests.support.saltapi import start_api
@@ -265,3 +266,48 @@ def test_slow_sse_subscriber_is_cut_off_alone(salt_master, netapi_module, api_cr
         assert b"subscriber too slow" in received
         # It was cut off early: far fewer than the 400 events (16 MB) reached it.
         assert received.count(f"tag: {prefix}/".encode()) < 300
+
+
+def test_private_keys_and_webhook_secrets_never_reach_a_stream(ws_api, api_credentials):
+    url, minion_id = ws_api.url, f"evkey-{uuid.uuid4().hex[:8]}"
+    admin = ApiClient(url)
+    token = admin.login(api_credentials)["token"]
+    ws_url = url.replace("http://", "ws://")
+    hook_headers = {
+        "X-Auth-Token": token,
+        "X-Gitlab-Token": "glpat-SECRET1",
+        "X-Hub-Signature-256": "sha256=SECRET2",
+        "X-Commit-Author": "alice",
+    }
+
+    async def scenario():
+        sse = SseReader(url, token).start()
+        all_events = await WsReader(f"{ws_url}/all_events/{token}").connect()
+        ws = await WsReader(f"{ws_url}/ws/{token}").connect()
+        await wait_until(lambda: sse.messages, timeout=10)
+        await asyncio.sleep(0.5)
+        run = asyncio.get_running_loop().run_in_executor
+        [result] = await run(None, lambda: admin.run(
+            {"client": "wheel", "fun": "key.gen_accept", "id_": minion_id}))  # fmt: skip
+        hooked = await run(None, lambda: requests.post(
+            f"{url}/hook/{minion_id}", json={"author": "alice", "jid": "20261202"},
+            headers=hook_headers, timeout=30))  # fmt: skip
+        jid = result["data"]["jid"]
+        done = (f"salt/wheel/{jid}/ret", f"salt/netapi/hook/{minion_id}")
+        texts = lambda: (sse.raw, "\n".join(all_events.frames), "\n".join(ws.frames))  # noqa: E731
+        await wait_until(lambda: all(t in text for t in done for text in texts()), timeout=30)
+        sse.stop(), all_events.close(), ws.close()
+        await run(
+            None, lambda: admin.run({"client": "wheel", "fun": "key.delete", "match": minion_id})
+        )
+        return result, hooked, texts()
+
+    result, hooked, texts = asyncio.run(scenario())
+    assert "PRIVATE KEY" in result["data"]["return"]["priv"]  # the caller's own answer has it
+    assert hooked.status_code == 200, hooked.text
+    for text in texts:
+        assert "salt/wheel/" in text and f"salt/netapi/hook/{minion_id}" in text
+        assert "PRIVATE KEY" not in text
+        for secret in ("SECRET1", "SECRET2"):
+            assert secret not in text
+        assert "alice" in text and "20261202" in text  # innocent keys stay readable

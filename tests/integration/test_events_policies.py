@@ -1,4 +1,4 @@
-"""Event streams: a third-party formatter, the acl visibility policy, a master restart."""
+"""Event streams: a third-party formatter, the default acl visibility, a master restart."""
 
 import asyncio
 import json
@@ -37,47 +37,62 @@ def test_third_party_formatter(
     assert unknown.status_code == 400 and "shout" in unknown.json()["message"]
 
 
-def test_acl_policy_hides_other_users_jobs(
-    salt_minion, salt_minion_2, salt_master, netapi_module, api_credentials, limited_credentials
+def test_default_policy_shows_restricted_users_only_their_jobs(
+    api_url, salt_master, api_credentials, limited_credentials
 ):
-    conf = {"event_visibility": "acl"}
-    with start_api(salt_master, conf, netapi_module=netapi_module) as api:
-        admin = ApiClient(api.url)
-        admin.login(api_credentials)
-        limited = ApiClient(api.url)
-        limited_token = limited.login(limited_credentials)["token"]
+    """``acl`` is the default: the session salt-api sets no ``event_visibility``."""
+    admin = ApiClient(api_url)
+    admin_token = admin.login(api_credentials)["token"]
+    limited = ApiClient(api_url)
+    limited_token = limited.login(limited_credentials)["token"]
+    custom = f"test/acl/{uuid.uuid4().hex[:8]}"
 
-        async def scenario():
-            reader = SseReader(api.url, limited_token, "?tag=salt/job/*").start()
-            await asyncio.sleep(0.5)
-            run = asyncio.get_running_loop().run_in_executor
-            hidden = await run(
-                None, admin.run, {"client": "local_async", "tgt": "*", "fun": "grains.items"}
-            )
-            seen = await run(
-                None, admin.run, {"client": "local_async", "tgt": "*", "fun": "test.ping"}
-            )
-            own = await run(
-                None,
-                limited.run,
-                {"client": "local_async", "tgt": "*", "fun": "test.echo", "arg": ["x"]},
-            )
-            assert all(r[0] for r in (hidden, seen, own)), (hidden, seen, own)
-            jids = {"hidden": hidden[0]["jid"], "seen": seen[0]["jid"], "own": own[0]["jid"]}
+    async def scenario():
+        reader = SseReader(api_url, limited_token).start()
+        admin_reader = SseReader(api_url, admin_token).start()
+        await asyncio.sleep(0.5)
+        run = asyncio.get_running_loop().run_in_executor
+        hidden = await run(
+            None, admin.run, {"client": "local_async", "tgt": "*", "fun": "grains.items"}
+        )
+        seen = await run(None, admin.run, {"client": "local_async", "tgt": "*", "fun": "test.ping"})
+        own = await run(
+            None,
+            limited.run,
+            {"client": "local_async", "tgt": "*", "fun": "test.echo", "arg": ["x"]},
+        )
+        await run(None, fire_events, salt_master, custom, 1)
+        assert all(r[0] for r in (hidden, seen, own)), (hidden, seen, own)
+        jids = {"hidden": hidden[0]["jid"], "seen": seen[0]["jid"], "own": own[0]["jid"]}
 
-            def returned(jid):
-                return sum(f"salt/job/{jid}/ret/" in e["tag"] for e in reader.events()) >= 2
+        def returned(events, jid):
+            return sum(f"salt/job/{jid}/ret/" in e["tag"] for e in events) >= 2
 
-            await wait_until(lambda: returned(jids["seen"]) and returned(jids["own"]), timeout=60)
-            await asyncio.sleep(1.0)
-            reader.stop()
-            return reader, jids
+        await wait_until(
+            lambda: (
+                returned(reader.events(), jids["seen"])
+                and returned(reader.events(), jids["own"])
+                and returned(admin_reader.events(), jids["hidden"])
+                and admin_reader.events(custom)
+            ),
+            timeout=60,
+        )
+        await asyncio.sleep(1.0)
+        reader.stop()
+        admin_reader.stop()
+        return reader, admin_reader, jids
 
-        reader, jids = asyncio.run(scenario())
+    reader, admin_reader, jids = asyncio.run(scenario())
     tags = [e["tag"] for e in reader.events()]
-    assert any(jids["seen"] in tag for tag in tags)
-    assert any(jids["own"] in tag for tag in tags)
-    assert not any(jids["hidden"] in tag for tag in tags)
+    assert f"salt/job/{jids['own']}/new" in tags  # its own job (test.echo)
+    assert f"salt/job/{jids['seen']}/new" in tags  # another's job its ACL covers
+    assert not any(jids["hidden"] in tag for tag in tags)  # another's job it may not run
+    assert not any(tag.startswith(custom) for tag in tags)  # no tag glob configured
+    assert not any(tag.startswith("salt/auth") or tag.startswith("salt/key") for tag in tags)
+    admin_tags = [e["tag"] for e in admin_reader.events()]
+    for jid in jids.values():  # an unrestricted user sees everything, as before
+        assert f"salt/job/{jid}/new" in admin_tags
+    assert admin_reader.events(custom)
 
 
 def test_stream_survives_a_master_restart(salt_stack_factory):

@@ -228,27 +228,26 @@ def test_sse_and_cherrypy_ws_serve_the_view(view_api, client):
 
 
 def test_acl_visibility_shows_only_jobs_the_caller_may_see(
-    salt_master, salt_minion, salt_minion_2, api_credentials, limited_credentials, netapi_module
+    view_api, api_credentials, limited_credentials
 ):
-    if netapi_module != "rest_ext":
-        pytest.skip("event_visibility is a rest_ext setting")
-    conf = {"websockets": True, "event_visibility": "acl"}
-    with start_api(salt_master, conf, netapi_module=netapi_module) as api:
-        admin, limited = ApiClient(api.url), ApiClient(api.url)
-        admin.login(api_credentials)
-        limited_token = limited.login(limited_credentials)["token"]
+    """``acl`` is the default; ``limited`` (``test.*``) may not run ``grains.items``."""
+    admin, limited = ApiClient(view_api.url), ApiClient(view_api.url)
+    admin.login(api_credentials)
+    limited_token = limited.login(limited_credentials)["token"]
 
-        async def scenario():
-            view = await View(api.url, limited_token).connect()
-            await view.wait(lambda s: len(view.messages) >= 2)
-            [hidden] = await in_thread(lambda: admin.run({"client": "local_async",
-                "tgt": "minion-1", "fun": "grains.item", "arg": ["os"]}))  # fmt: skip
-            shown = await in_thread(ping, admin)
-            await view.wait(lambda s: s["jobs"].get(shown, {}).get("state") == "complete")
-            await asyncio.sleep(1)
-            view.close()
-            return hidden["jid"], shown, view.state
+    async def scenario():
+        view = await View(view_api.url, limited_token).connect()
+        await view.wait(lambda s: len(view.messages) >= 2)
+        [hidden] = await in_thread(lambda: admin.run({"client": "local_async",
+            "tgt": "minion-1", "fun": "grains.item", "arg": ["os"]}))  # fmt: skip
+        shown = await in_thread(ping, admin)
+        await view.wait(lambda s: s["jobs"].get(shown, {}).get("state") == "complete")
+        await asyncio.sleep(1)
+        view.close()
+        return hidden["jid"], shown, view.state
 
-        hidden, shown, state = asyncio.run(scenario())
+    hidden, shown, state = asyncio.run(scenario())
     assert shown in state["jobs"] and hidden not in state["jobs"]
     assert set(state["minions"]) >= set(MINIONS)
+    # Minions it may target, without the grains GET /minions would refuse it.
+    assert all(state["minions"][mid] == {"id": mid, "grains": {}} for mid in MINIONS)

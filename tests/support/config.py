@@ -24,6 +24,8 @@ LOOPBACK = "127.0.0.1"
 API_USER = "saltdev"
 #: user allowed only ``test.ping`` (auto) / ``test.*`` (sharedsecret).
 LIMITED_USER = "limited"
+#: user allowed ``test.*`` and ``grains.items`` on ``minion-1`` only (auto).
+ONE_MINION_USER = "oneminion"
 
 #: user whose wheel rights are restricted by argument: accept and generate keys of
 #: minions named ``web*`` only, and nothing else (``sharedsecret`` only).
@@ -79,7 +81,11 @@ def external_auth_config():
     """Return ``external_auth`` with the two test backends and no system users."""
     full = [".*", "@runner", "@wheel", "@jobs"]
     return {
-        "auto": {API_USER: list(full), LIMITED_USER: ["test.ping"]},
+        "auto": {
+            API_USER: list(full),
+            LIMITED_USER: ["test.ping"],
+            ONE_MINION_USER: [{"minion-1": ["test.*", "grains.items"]}],
+        },
         "sharedsecret": {
             API_USER: list(full),
             LIMITED_USER: ["test.*"],

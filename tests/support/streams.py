@@ -12,8 +12,16 @@ from tests.support.tokens import master_opts
 
 
 def parse_sse(text):
-    """Complete SSE messages in ``text`` → (messages, rest). A message is a dict of fields."""
+    """Complete SSE messages in ``text`` → (messages, rest). A message is a dict of fields.
+
+    CR LF and a lone CR end a line too, as in browsers (a trailing CR waits for more).
+    """
     messages = []
+    if text.endswith("\r"):
+        text, held = text[:-1], "\r"
+    else:
+        held = ""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     while "\n\n" in text:
         block, text = text.split("\n\n", 1)
         fields = {}
@@ -25,7 +33,7 @@ def parse_sse(text):
             fields[name] = fields[name] + "\n" + value if name in fields else value
         if fields:
             messages.append(fields)
-    return messages, text
+    return messages, text + held
 
 
 class SseReader:
@@ -37,11 +45,13 @@ class SseReader:
         if token:
             self.headers["X-Auth-Token"] = token
         self.messages = []
+        self.raw = ""  # every byte received, decoded (to check the framing itself)
         self._buffer = ""
         self.task = None
         self.error = None
 
     def _on_chunk(self, chunk):
+        self.raw += chunk.decode("utf-8")
         self._buffer += chunk.decode("utf-8")
         messages, self._buffer = parse_sse(self._buffer)
         self.messages.extend(messages)

@@ -1,13 +1,24 @@
 import asyncio
 import json
+import types
 
 import pytest
 
+from salt_ext_rest.auth.identity import Identity
+from salt_ext_rest.config import RestConfig
 from salt_ext_rest.events.bus import NOTICE_PREFIX, EventBus
 from salt_ext_rest.events.filters import EventFilter
 from salt_ext_rest.events.formatters import CherrypyWsFormatter, CloudEventsFormatter
-from salt_ext_rest.events.redact import redact
+from salt_ext_rest.events.redact import REDACTED, Redactor, redact
 from salt_ext_rest.events.subscription import BusEvent, StreamClosed, Subscription
+from salt_ext_rest.events.visibility import (
+    GRAINS,
+    ID_ONLY,
+    Restricted,
+    expand_targets,
+    tag_globs,
+    unrestricted,
+)
 
 
 def event(tag, **data):
@@ -157,3 +168,85 @@ def test_idle_notice_counts_from_the_last_event_with_one_timer_per_idle_period()
         assert not [h for h in loop._scheduled if not h.cancelled()]
 
     asyncio.run(scenario())
+
+
+def test_redaction_covers_key_material_and_webhook_secrets_but_not_innocent_keys():
+    pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIE...\n-----END RSA PRIVATE KEY-----\n"
+    data = {
+        "return": {"pub": "-----BEGIN PUBLIC KEY-----", "priv": pem},
+        "kwarg": {"ssh_passwd": "p", "ssh_priv_passwd": "q", "secret": "s", "ssh_priv": "/k"},
+        "headers": {"X-Gitlab-Token": "g", "X-Hub-Signature": "h", "X-Hub-Signature-256": "h2",
+                    "X-Api-Secret": "a", "X-Auth-User": "u", "Content-Type": "c"},
+        "author": "alice", "jid": "20261202", "eauth": "pam", "tokens": 3,
+        "stdout": f"key follows\n{pem}",
+    }  # fmt: skip
+    out = redact(data)
+    assert out["return"] == {"pub": "-----BEGIN PUBLIC KEY-----", "priv": REDACTED}
+    assert out["kwarg"] == {"ssh_passwd": REDACTED, "ssh_priv_passwd": REDACTED,
+                            "secret": REDACTED, "ssh_priv": "/k"}  # fmt: skip
+    assert out["headers"] == {**{k: REDACTED for k in data["headers"]}, "Content-Type": "c"}
+    assert out["stdout"] == REDACTED  # a PEM private key, whatever the key name
+    for innocent in ("author", "jid", "eauth", "tokens"):
+        assert out[innocent] == data[innocent]
+
+
+def test_extra_redact_keys_are_case_insensitive_globs():
+    redactor = Redactor(["X-Custom-*", "db_pass"])
+    assert redactor({"x-custom-one": 1, "DB_PASS": 2, "db_password2": 3, "other": 4}) == {
+        "x-custom-one": REDACTED, "DB_PASS": REDACTED, "db_password2": 3, "other": 4
+    }  # fmt: skip
+
+
+def test_unrestricted_acl():
+    assert unrestricted([".*", "@runner", "@wheel", "@jobs"])
+    assert unrestricted([{"*": [".*"]}, {"@runner": [".*"]}, {"@wheel": ["*"]}])
+    assert not unrestricted([".*", "@runner"])  # no wheel: restricted
+    assert not unrestricted(["test.*", "@runner", "@wheel"])
+    assert not unrestricted([{"web*": [".*"]}, "@runner", "@wheel"])
+    assert not unrestricted([{"@runner": ["jobs.*"]}, ".*", "@wheel"])
+    assert not unrestricted([])
+
+
+def test_restricted_visibility_needs_acl_or_tag_globs():
+    identity = Identity(name="bob", eauth="pam", token="t", groups=("ops",))
+    config = RestConfig(port=0, disable_ssl=True, event_visibility_tags={
+        "pam": {"bob": ["salt/key"], "ops%": ["salt/beacon/*"], "*": ["custom/all"]},
+        "ldap": {"bob": ["salt/auth"]},
+    })  # fmt: skip
+    context = types.SimpleNamespace(config=config)
+    assert tag_globs(context, identity) == ("salt/key", "custom/all", "salt/beacon/*")
+
+    class CkMinions:  # Salt's checks: bob may run test.* on web1 only
+        def auth_check(self, auth_list, fun, args, tgt, tgt_type, minions=None):
+            return fun.startswith("test.") and tgt == "web1"
+
+        def spec_check(self, auth_list, fun, args, form):
+            return False
+
+        def check_minions(self, expr, tgt_type):
+            return {"minions": ["web1"] if expr == "web*" else []}
+
+    acl = [{"web*": ["test.*"]}]
+    targets = expand_targets(CkMinions(), acl)
+    assert targets == {"web*": frozenset({"web1"})}
+    visible = Restricted(CkMinions(), identity, acl, tag_globs(context, identity), targets)
+
+    assert visible(event("salt/job/1/new", fun="test.ping", minions=["web1"], user="alice"))
+    assert not visible(event("salt/job/1/new", fun="test.ping", minions=["web1", "db1"]))
+    assert not visible(event("salt/job/1/new", fun="cmd.run", minions=["web1"], user="alice"))
+    assert visible(event("salt/job/1/ret/web1", fun="test.ping"))
+    assert visible(event("salt/job/2/new", fun="test.echo", minions=["db1"], user="bob"))  # own
+    assert not visible(event("salt/job/2/new", fun="cmd.run", minions=["db1"], user="bob"))
+    assert not visible(event("salt/run/3/new", fun="runner.jobs.list_jobs", user="bob"))
+    assert not visible(event("20261202", fun="test.ping", minions=["web1"]))  # old-style dup
+    assert visible(event("salt/key", id="m", act="accept"))
+    assert visible(event("salt/beacon/m/inotify"))
+    assert not visible(event("salt/auth", id="m"))  # only ldap's bob may see salt/auth
+    assert not visible(event("salt/minion/m/start"))
+    assert visible(BusEvent("", "salt/netapi/rest_ext/stream/closed", {}, notice=True))
+    assert visible.minion("web1") == ID_ONLY and visible.minion("db1") is None
+    grains = [{"web*": ["grains.*"]}, {"*": [{"test.echo": {"args": ["x"]}}]}]
+    visible = Restricted(CkMinions(), identity, grains, (), expand_targets(CkMinions(), grains))
+    assert visible.minion("web1") == GRAINS and visible.minion("db1") == ID_ONLY
+    assert Restricted(CkMinions(), identity, ["test.ping"], ()).minion("any") == ID_ONLY
+    assert Restricted(CkMinions(), identity, ["@runner"], ()).minion("any") is None

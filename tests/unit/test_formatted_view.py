@@ -224,13 +224,29 @@ class OnlyOwnJobs:
         return visible
 
 
+class SomeMinions:
+    """A policy whose ``minion()`` shows m1 with grains, m2 as a bare id, m3 not at all."""
+
+    name = "minions"
+
+    async def prepare(self, identity):
+        class Visible:
+            def __call__(self, event):  # jobs on m2 are hidden
+                return event.data.get("minions") != ["m2"]
+
+            def minion(self, mid):
+                return {"m1": "grains", "m2": "id"}.get(mid)
+
+        return Visible()
+
+
 def make_context(**config):
-    conf = RestConfig(port=0, disable_ssl=True, **config)
+    conf = RestConfig(port=0, disable_ssl=True, **{"event_visibility": "own", **config})
     context = types.SimpleNamespace(
         opts={"timeout": 5, "gather_job_timeout": 10},
         config=conf,
         gateway=FakeGateway({"m1": {"os": "Linux"}, "m2": {"os": "BSD"}}),
-        visibility={"all": OnlyOwnJobs(), "own": OnlyOwnJobs()},
+        visibility={"own": OnlyOwnJobs(), "minions": SomeMinions()},
     )
     context.bus = EventBus(context.opts, queue_size=conf.event_queue_size)
     return context
@@ -350,6 +366,35 @@ def test_logout_closes_view_streams():
         assert context.bus.close_token("t-saltdev", "logged out") == 1
         with pytest.raises(StreamClosed):
             await stream.subscription.next(timeout=1)
+        stream.close()
+        await view.stop()
+
+    run(scenario())
+
+
+def test_minions_are_shown_with_grains_as_bare_ids_or_not_per_the_policy():
+    async def scenario():
+        context = make_context(event_visibility="minions")
+        view = FormattedView(context)
+        view.start()
+        stream = await view.open_stream(identity(), EventFilter())
+        minions, _jobs = await drain(stream, 2)
+        assert minions == {"minions": {"m1": {"id": "m1", "grains": {"os": "Linux"}},
+                                       "m2": {"id": "m2", "grains": {}}}}  # fmt: skip
+        context.bus.publish("salt/job/9/ret/m2", {**ret("9", "m2").data, "fun": "grains.items",
+                                                  "return": {"os": "Plan9"}})  # fmt: skip
+        context.bus.publish("salt/minion/m3/start", {"id": "m3"})
+        context.bus.publish("salt/job/8/ret/m1", {**ret("8", "m1").data, "fun": "grains.items",
+                                                  "return": {"os": "Hurd"}})  # fmt: skip
+        got = []
+        while True:
+            event = await stream.subscription.next(timeout=0.5)
+            if event is None:
+                break
+            got.append(json.loads(stream.formatter.format(event)))
+        text = json.dumps(got)
+        assert "Plan9" not in text and "m3" not in text and "Hurd" in text
+        assert {"minions": {"m2": {"id": "m2", "grains": {}}}} in got
         stream.close()
         await view.stop()
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from salt_ext_rest.auth.identity import Credentials, Identity
 from salt_ext_rest.auth.throttle import LoginThrottle, TokenBuckets
-from salt_ext_rest.errors import TooManyRequests
+from salt_ext_rest.errors import Forbidden, TooManyRequests
 
 if TYPE_CHECKING:
     from salt_ext_rest.context import ApiContext
@@ -77,6 +77,11 @@ class SaltEauthAuthenticator:
         if not tdata:
             self.throttle.refused(username, credentials.address)
             return None
+        if not tdata.get("perms"):
+            # Accepted by the eauth backend (PAM accepts every local account) but
+            # allowed nothing by external_auth: no token, on any route that logs in.
+            await self.context.gateway.revoke_token(tdata["token"])
+            raise Forbidden("no permissions: the external_auth ACL of this user is empty")
         return Identity.from_token_data(tdata, backend=self.name)
 
 

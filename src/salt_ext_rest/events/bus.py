@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import salt.transport.base
@@ -26,11 +28,32 @@ from salt_ext_rest.events.subscription import BusEvent, Matcher, Subscription
 log = logging.getLogger(__name__)
 
 NOTICE_PREFIX = "salt/netapi/rest_ext/stream/"
+# C0 controls, DEL and C1 controls: line breaks and NUL would let a tag forge SSE
+# frames (a ``/hook`` path or a minion's ``event.send`` chooses the tag).
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def has_controls(text: str) -> bool:
+    return _CONTROLS.search(text) is not None
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with each control character written as ``%XX`` (``%0D`` for CR)."""
+    if not _CONTROLS.search(text):
+        return text
+    return _CONTROLS.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), text)
 
 
 class EventBus:
-    def __init__(self, opts: dict[str, Any], replay_size: int = 1000, queue_size: int = 1000):
+    def __init__(
+        self,
+        opts: dict[str, Any],
+        replay_size: int = 1000,
+        queue_size: int = 1000,
+        redactor: Callable[[Any], Any] = redact,
+    ):
         self.opts = opts
+        self.redact = redactor
         self.epoch = secrets.token_hex(4)
         self.queue_size = queue_size
         self.replay: deque[BusEvent] = deque(maxlen=replay_size)
@@ -90,7 +113,9 @@ class EventBus:
 
     def publish(self, tag: str, data: dict[str, Any]) -> BusEvent:
         self.received += 1
-        event = BusEvent(self._next_id(), str(tag), redact(data), stamp=time.time())
+        # Escaped once here, so every transport and formatter gets a single-line tag.
+        safe_tag = escape_controls(str(tag))
+        event = BusEvent(self._next_id(), safe_tag, self.redact(data), stamp=time.time())
         self.replay.append(event)
         for sub in tuple(self.subscriptions):
             sub.offer(event)

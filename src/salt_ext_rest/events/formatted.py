@@ -31,7 +31,7 @@ from salt_ext_rest.events.formatted_state import Change, ViewState
 from salt_ext_rest.events.formatters import dumps
 from salt_ext_rest.events.service import Stream, _guard
 from salt_ext_rest.events.subscription import BusEvent, StreamClosed, Subscription
-from salt_ext_rest.events.visibility import Predicate
+from salt_ext_rest.events.viewer import Viewer, ViewSubscription
 
 if TYPE_CHECKING:
     from salt_ext_rest.context import ApiContext
@@ -64,31 +64,6 @@ class FormattedFormatter:
         if event.notice:
             return None
         return (getattr(event, "text", "") or dumps(event.data)) + self.suffix
-
-
-class ViewSubscription(Subscription):
-    """A stream of view messages. It sits in the bus's subscriptions (so logout and
-    shutdown close it) but takes nothing from the bus: the view :meth:`push`-es."""
-
-    def offer(self, event: BusEvent) -> None:
-        return None
-
-    def push(self, event: BusEvent) -> None:
-        Subscription.offer(self, event)
-
-
-@dataclass
-class Viewer:
-    subscription: ViewSubscription
-    event_filter: EventFilter
-    visible: Predicate
-
-    def allows(self, check: BusEvent) -> bool:
-        try:
-            return self.event_filter.matches(check) and self.visible(check)
-        except Exception:  # a policy failing on odd data hides the entry, nothing more
-            log.debug("rest_ext: formatted view: visibility check failed", exc_info=True)
-            return False
 
 
 def job_timeout(context: ApiContext) -> float:
@@ -210,9 +185,12 @@ class FormattedView:
         for change in changes:
             event: ViewEvent | None = None
             for viewer in self.viewers:
-                if viewer.allows(change.check):
+                message = viewer.message(change)
+                if message is change.message:
                     event = event or view_event(change.message)
                     viewer.subscription.push(event)
+                elif message is not None:
+                    viewer.subscription.push(view_event(message))
 
     async def open_stream(
         self, identity: Identity, event_filter: EventFilter, suffix: str = "\n\n"
@@ -232,8 +210,9 @@ class FormattedView:
         sub = ViewSubscription(identity, lambda event: True, context.config.event_queue_size)
         viewer = Viewer(sub, event_filter, visible)
         self.viewers = [v for v in self.viewers if v.subscription.closed is None]
-        for message in self.state.snapshot(viewer.allows):
-            sub.push(view_event(message))
+        minions, jobs = self.state.snapshot(viewer.allows)
+        sub.push(view_event({"minions": viewer.minions(minions["minions"])}))
+        sub.push(view_event(jobs))
         context.bus.subscriptions.add(sub)
         self.viewers.append(viewer)
         stream = Stream(context, sub, FormattedFormatter(suffix))

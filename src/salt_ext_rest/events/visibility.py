@@ -1,22 +1,29 @@
-"""Which events a caller may see (REFERENCE.md S3).
+"""Which events a caller may see.
 
-``all`` (the compatible default) shows every event to every authenticated caller.
-``acl`` shows job events only for functions and targets the caller's eauth ACL
-allows, or for the caller's own jobs; runner and wheel job events only to callers
-allowed that function (``@runner``/``@wheel`` entries) or their own; other events
-(presence, keys, auth) to every authenticated caller. Stream notices always pass.
+``acl`` (the default): a caller with unrestricted permissions (see
+:func:`unrestricted`) sees every event. Any other caller sees job events
+(``salt/job``, ``salt/run``, ``salt/wheel``) of functions and targets its eauth ACL
+allows, or of its own jobs; every other event (``salt/auth``, ``salt/key``, minion
+starts, hooks, beacons, custom tags) only when its tag matches a glob that
+``event_visibility_tags`` lists for the caller's eauth backend and user name (or
+``group%``, or ``*``). ``all`` shows every event to every authenticated caller.
+Stream notices always pass.
 
 A policy is asked once per stream (``prepare``, which may do blocking work on the
 gateway's executor) and returns a cheap predicate the bus applies to every event.
+The formatted view also asks the predicate's ``minion(id)``, when it has one, how
+much of a minion a caller may see (:data:`GRAINS`, :data:`ID_ONLY` or ``None``).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import salt.utils.minions
+import salt.utils.stringutils
 
 from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.events.subscription import BusEvent
@@ -25,6 +32,9 @@ if TYPE_CHECKING:
     from salt_ext_rest.context import ApiContext
 
 Predicate = Callable[[BusEvent], bool]
+GRAINS, ID_ONLY = "grains", "id"
+JOB_KINDS = ("job", "run", "wheel")
+EVERYTHING = ("*", ".*")
 
 
 class VisibilityPolicy(Protocol):
@@ -35,6 +45,16 @@ class VisibilityPolicy(Protocol):
         ...
 
 
+class SeeAll:
+    """The predicate of an unrestricted caller: every event, every minion with grains."""
+
+    def __call__(self, event: BusEvent) -> bool:
+        return True
+
+    def minion(self, mid: str) -> str | None:
+        return GRAINS
+
+
 class ShowAll:
     name = "all"
 
@@ -42,7 +62,41 @@ class ShowAll:
         self.context = context
 
     async def prepare(self, identity: Identity) -> Predicate:
-        return lambda event: True
+        return SeeAll()
+
+
+def _all_of(value: Any) -> bool:
+    return value in EVERYTHING or (isinstance(value, list) and any(v in EVERYTHING for v in value))
+
+
+def unrestricted(auth_list: Iterable[Any]) -> bool:
+    """Does the ACL allow every function on every minion, every runner and every wheel?
+
+    That is: a ``'.*'`` (or ``'*'``) entry, or a ``{'.*' or '*': ['.*' ...]}`` target
+    entry; and ``'@runner'`` and ``'@wheel'``, bare or as ``{'@runner': ['.*']}``.
+    SaltGUI's usual admin ACL, ``['.*', '@runner', '@wheel', '@jobs']``, qualifies.
+    """
+    found: set[str] = set()
+    for entry in auth_list:
+        if isinstance(entry, str):
+            if entry in EVERYTHING:
+                found.add("functions")
+            elif entry in ("@runner", "@wheel"):
+                found.add(entry)
+        elif isinstance(entry, dict) and len(entry) == 1:
+            ((key, value),) = entry.items()
+            if key in ("@runner", "@wheel") and _all_of(value):
+                found.add(key)
+            elif key in EVERYTHING and _all_of(value):
+                found.add("functions")
+    return found >= {"functions", "@runner", "@wheel"}
+
+
+def tag_globs(context: ApiContext, identity: Identity) -> tuple[str, ...]:
+    """The ``event_visibility_tags`` globs of this caller (its eauth backend only)."""
+    entries = context.config.event_visibility_tags.get(identity.eauth) or {}
+    names = [identity.name, "*", *(f"{group}%" for group in identity.groups)]
+    return tuple(glob for name in names for glob in entries.get(name, ()))
 
 
 class AclVisibility:
@@ -64,39 +118,137 @@ class AclVisibility:
         auth_list = await gateway.call(
             lambda: gateway.loadauth().get_auth_list(load, token=identity.token_data())
         )
-        allowed = functools.lru_cache(maxsize=4096)(
-            functools.partial(self._allowed, list(auth_list or []))
-        )
+        auth_list = list(auth_list or [])
+        if unrestricted(auth_list):
+            return SeeAll()
+        # The ACL's targets are expanded here, off the loop, once per stream.
+        targets = await gateway.call(expand_targets, self._ckminions, auth_list)
+        globs = tag_globs(self.context, identity)
+        return Restricted(self._ckminions, identity, auth_list, globs, targets)
 
-        def visible(event: BusEvent) -> bool:
-            parts = event.tag.split("/")
-            if event.notice or len(parts) < 3 or parts[0] != "salt":
-                return True
-            if parts[1] not in ("job", "run", "wheel"):
-                return True
-            if event.data.get("user") == identity.name:
-                return True
+
+def expand_targets(
+    ckminions: salt.utils.minions.CkMinions, auth_list: list[Any]
+) -> dict[str, frozenset[str] | None]:
+    """Each target of the ACL's ``{target: [functions]}`` entries → the minions it
+    matches now (``None``: every minion). Blocking: run on an executor."""
+    targets: dict[str, frozenset[str] | None] = {}
+    for entry in auth_list:
+        if not isinstance(entry, dict):
+            continue
+        for target in entry:
+            if not isinstance(target, str) or target.startswith("@") or target in targets:
+                continue
+            if target == "*":
+                targets[target] = None
+            else:
+                found = ckminions.check_minions(target, "compound").get("minions", [])
+                targets[target] = frozenset(found)
+    return targets
+
+
+class Restricted:
+    """What a restricted caller sees (the answers are cached per stream)."""
+
+    def __init__(
+        self,
+        ckminions: salt.utils.minions.CkMinions,
+        identity: Identity,
+        auth_list: list[Any],
+        globs: tuple[str, ...],
+        targets: dict[str, frozenset[str] | None] | None = None,
+    ) -> None:
+        self.ckminions, self.identity, self.auth_list, self.globs = (
+            ckminions, identity, auth_list, globs
+        )  # fmt: skip
+        self.targets = targets or {}
+        self._allowed = functools.lru_cache(maxsize=4096)(self._allowed_uncached)
+        self.minion = functools.lru_cache(maxsize=4096)(self._minion_uncached)
+
+    def __call__(self, event: BusEvent) -> bool:
+        if event.notice:
+            return True
+        parts = event.tag.split("/")
+        if len(parts) >= 4 and parts[0] == "salt" and parts[1] in JOB_KINDS:
             fun = event.data.get("fun")
-            if not isinstance(fun, str):
-                return False
-            return allowed(parts[1], fun, tuple(sorted(_job_minions(parts, event.data))))
+            if isinstance(fun, str):
+                own = event.data.get("user") == self.identity.name
+                mids = () if own else tuple(sorted(_job_minions(parts, event.data)))
+                if self._allowed(parts[1], fun, own, mids):
+                    return True
+        return any(fnmatch.fnmatchcase(event.tag, glob) for glob in self.globs)
 
-        return visible
-
-    def _allowed(self, auth_list: list[Any], kind: str, fun: str, mids: tuple[str, ...]) -> bool:
+    def _allowed_uncached(self, kind: str, fun: str, own: bool, mids: tuple[str, ...]) -> bool:
+        """May the caller see a ``kind`` job of ``fun`` on ``mids``? Its own jobs
+        (Salt records only the user name in job events) need the function in the
+        caller's ACL of its eauth backend, whatever the targets."""
         if kind == "job":
-            check = self._ckminions.auth_check
+            if own:
+                return self._function_listed(fun)
+            check = self.ckminions.auth_check
             return bool(mids) and all(
-                check(auth_list, fun, [], mid, "list", minions=[mid]) for mid in mids
+                check(self.auth_list, fun, [], mid, "list", minions=[mid]) for mid in mids
             )
         form = "runner" if kind == "run" else "wheel"
         name = fun.split(".", 1)[1] if fun.startswith(f"{form}.") else fun
-        result = self._ckminions.spec_check(auth_list, name, {}, form)
+        result = self.ckminions.spec_check(self.auth_list, name, {}, form)
         return bool(result) and not isinstance(result, dict)
+
+    def _function_listed(self, fun: str) -> bool:
+        for entry in self.auth_list:
+            if isinstance(entry, str) and not entry.startswith("@"):
+                funs: list[Any] = [entry]
+            elif isinstance(entry, dict):
+                funs = [f for key, value in entry.items() if not key.startswith("@")
+                        for f in (value if isinstance(value, list) else [value])]  # fmt: skip
+            else:
+                continue
+            for item in funs:
+                names = item.keys() if isinstance(item, dict) else [item]
+                if any(isinstance(n, str) and salt.utils.stringutils.expr_match(fun, n)
+                       for n in names):  # fmt: skip
+                    return True
+        return False
+
+    def _minion_uncached(self, mid: str) -> str | None:
+        """:data:`GRAINS` when ``GET /minions`` would show ``mid`` to the caller (a plain
+        function entry covering ``grains.items`` applies to it), :data:`ID_ONLY` when
+        some entry lets it target ``mid``, else ``None``. No I/O: targets are expanded."""
+        access = None
+        for entry in self.auth_list:
+            if isinstance(entry, str) and not entry.startswith("@"):
+                funs: list[Any] = [entry]
+            elif isinstance(entry, dict):
+                funs = []
+                for target, value in entry.items():
+                    if target in self.targets and self._matches(target, mid):
+                        funs.extend(value if isinstance(value, list) else [value])
+                if not funs:
+                    continue
+            else:
+                continue
+            access = ID_ONLY
+            if any(isinstance(f, str) and salt.utils.stringutils.expr_match("grains.items", f)
+                   for f in funs):  # fmt: skip
+                return GRAINS
+        return access
+
+    def _matches(self, target: str, mid: str) -> bool:
+        minions = self.targets[target]
+        return minions is None or mid in minions
+
+
+def minion_access(visible: Predicate, check: BusEvent, mid: str) -> str | None:
+    """How much of minion ``mid`` a predicate shows (policies without ``minion()``
+    decide by the minion's stand-in event ``check``)."""
+    minion = getattr(visible, "minion", None)
+    if minion is not None:
+        return minion(mid)
+    return GRAINS if visible(check) else None
 
 
 def _job_minions(parts: list[str], data: dict[str, Any]) -> set[str]:
-    if len(parts) >= 5 and parts[3] == "ret":
+    if len(parts) >= 5 and parts[3] in ("ret", "prog"):
         return {parts[4]}
     minions = data.get("minions")
     return {m for m in minions if isinstance(m, str)} if isinstance(minions, list) else set()

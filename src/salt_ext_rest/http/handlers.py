@@ -7,7 +7,7 @@ from typing import Any
 
 from salt_ext_rest.auth.backends import authenticate
 from salt_ext_rest.auth.identity import Credentials, Identity
-from salt_ext_rest.errors import PayloadTooLarge, Unauthorized
+from salt_ext_rest.errors import Forbidden, PayloadTooLarge, Unauthorized
 from salt_ext_rest.http.base import COOKIE, ApiHandler
 from salt_ext_rest.http.lowstate_run import precheck, run_lowstate
 from salt_ext_rest.lowstate.chunks import as_chunks
@@ -66,6 +66,9 @@ class LoginHandler(ApiHandler):
         perms = identity.extra.get("perms")
         if perms is None:  # an authenticator that does not compute them
             perms = await self.context.gateway.permissions(identity.token_data())
+        if not perms:  # accepted by the eauth backend, allowed nothing: no session
+            await self.context.gateway.revoke_token(identity.token)
+            raise Forbidden("no permissions: the external_auth ACL of this user is empty")
         self.set_header("X-Auth-Token", identity.token)
         self._set_session_cookie(identity)
         self.send(

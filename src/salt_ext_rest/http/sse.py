@@ -1,7 +1,8 @@
 """``GET /events``: Server-Sent Events in rest_cherrypy's framing (REFERENCE.md R5).
 
-``retry: 400`` first, then per event ``id:``, ``tag:`` and ``data: {"tag", "data"}``
-and a blank line; ``: keepalive`` comments when idle. Filters: ``?tag=`` (globs),
+``retry: 400`` first, then per event ``tag:``, ``data: {"tag", "data"}`` (in that
+order: rest_cherrypy clients read the two lines positionally), ``id:`` and a blank
+line; ``: keepalive`` comments when idle. Filters: ``?tag=`` (globs),
 ``?jid=``, ``?minion=``; ``?format=`` picks another payload formatter
 (``formatted``: the minions/jobs view of :mod:`salt_ext_rest.events.formatted`, a
 snapshot on every connect, no resume). Resume with the
@@ -14,6 +15,7 @@ from __future__ import annotations
 import tornado.iostream
 
 from salt_ext_rest.errors import BadRequest
+from salt_ext_rest.events.bus import escape_controls
 from salt_ext_rest.events.filters import EventFilter
 from salt_ext_rest.events.service import Stream, formatter_for, open_stream
 from salt_ext_rest.events.subscription import BusEvent, StreamClosed
@@ -98,12 +100,13 @@ class EventsHandler(ApiHandler):
 
 
 def _frame(event: BusEvent, payload: str | None) -> bytes | None:
-    """The SSE message, encoded once for every subscriber."""
+    """The SSE message, encoded once for every subscriber: ``tag:`` then ``data:``
+    lines (rest_cherrypy's order), then ``id:``. No field value holds a line break."""
     if payload is None:
         return None
     lines = "".join(f"data: {line}\n" for line in payload.splitlines() or [""])
-    id_line = f"id: {event.id}\n" if event.id else ""
-    return f"{id_line}tag: {event.tag}\n{lines}\n".encode()
+    id_line = f"id: {escape_controls(event.id)}\n" if event.id else ""
+    return f"tag: {escape_controls(event.tag)}\n{lines}{id_line}\n".encode()
 
 
 def _closing_event(closed: StreamClosed) -> BusEvent:

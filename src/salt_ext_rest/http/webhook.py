@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from salt_ext_rest.errors import ServiceUnavailable, UnsupportedMediaType
+from salt_ext_rest.errors import BadRequest, ServiceUnavailable, UnsupportedMediaType
+from salt_ext_rest.events.bus import has_controls
 from salt_ext_rest.http.base import ApiHandler
 
 TAG_BASE = "salt/netapi/hook"
@@ -22,6 +23,9 @@ SECRET_HEADERS = frozenset(
 
 
 def hook_tag(suffix: str | None) -> str:
+    if suffix and has_controls(suffix):
+        # A line break in a tag would forge frames on every event stream.
+        raise BadRequest("The webhook path must not contain control characters", path="path")
     parts = [part for part in (suffix or "").split("/") if part]
     return "/".join([TAG_BASE, *parts])
 
