@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import salt.utils.minions
 
 from salt_ext_rest import callargs
+from salt_ext_rest.acl import is_unrestricted
 from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.dispatch import ssh_opts
 from salt_ext_rest.errors import Forbidden
@@ -98,38 +99,6 @@ class SaltAclPolicy:
                 minions=minions,
             )
         )
-
-
-def _whole(entries: list[Any], name: str) -> bool:
-    """Is ``name`` (``.*``, ``@runner``, ``@wheel``) allowed without restriction?"""
-    for entry in entries:
-        if entry == name:
-            return True
-        if isinstance(entry, dict) and len(entry) == 1:
-            key, value = next(iter(entry.items()))
-            funs = value if isinstance(value, list) else [value]
-            # {"@runner": [".*"]}, or {"*": [".*"]}: every function on every minion
-            if ".*" in funs and (key == name or (name == ".*" and key == "*")):
-                return True
-    return False
-
-
-def is_unrestricted(auth_list: list[Any] | None) -> bool:
-    """Does this eauth ACL allow everything, as SaltGUI's admin's (``['.*', '@runner',
-    '@wheel']``) does?
-
-    Unrestricted means: every function on every minion (``'.*'`` or ``{'*': ['.*']}``),
-    every runner (``'@runner'``/``'@runners'`` or ``{'@runner': ['.*']}``) and every wheel
-    function (the same with ``wheel``), none of them with argument restrictions. Such
-    a user may do anything through Salt already, so extra checks (a caller-chosen
-    ``jid``, for one) do not apply to them.
-    """
-    entries = list(auth_list or [])
-    return (
-        _whole(entries, ".*")
-        and (_whole(entries, "@runner") or _whole(entries, "@runners"))
-        and (_whole(entries, "@wheel") or _whole(entries, "@wheels"))
-    )
 
 
 def spec_allowed(

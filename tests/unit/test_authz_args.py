@@ -7,7 +7,7 @@ import salt.config
 import salt.exceptions
 
 from salt_ext_rest import callargs
-from salt_ext_rest.authz import is_unrestricted
+from salt_ext_rest.acl import is_unrestricted
 from salt_ext_rest.errors import BadRequest
 
 
@@ -16,6 +16,8 @@ from salt_ext_rest.errors import BadRequest
     [
         ([".*", "@runner", "@wheel", "@jobs"], True),
         ([{"*": [".*"]}, {"@runner": [".*"]}, "@wheels"], True),
+        ([{"*": [".*"]}, {"@runner": [".*"]}, {"@wheel": ["*"]}], True),
+        ([{"@runner": ["jobs.*"]}, ".*", "@wheel"], False),
         ([".*", "@runner"], False),
         (["test.*", "@runner", "@wheel"], False),
         ([{"web*": [".*"]}, "@runner", "@wheel"], False),

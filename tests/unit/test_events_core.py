@@ -17,7 +17,6 @@ from salt_ext_rest.events.visibility import (
     Restricted,
     expand_targets,
     tag_globs,
-    unrestricted,
 )
 
 
@@ -195,16 +194,6 @@ def test_extra_redact_keys_are_case_insensitive_globs():
     assert redactor({"x-custom-one": 1, "DB_PASS": 2, "db_password2": 3, "other": 4}) == {
         "x-custom-one": REDACTED, "DB_PASS": REDACTED, "db_password2": 3, "other": 4
     }  # fmt: skip
-
-
-def test_unrestricted_acl():
-    assert unrestricted([".*", "@runner", "@wheel", "@jobs"])
-    assert unrestricted([{"*": [".*"]}, {"@runner": [".*"]}, {"@wheel": ["*"]}])
-    assert not unrestricted([".*", "@runner"])  # no wheel: restricted
-    assert not unrestricted(["test.*", "@runner", "@wheel"])
-    assert not unrestricted([{"web*": [".*"]}, "@runner", "@wheel"])
-    assert not unrestricted([{"@runner": ["jobs.*"]}, ".*", "@wheel"])
-    assert not unrestricted([])
 
 
 def test_restricted_visibility_needs_acl_or_tag_globs():

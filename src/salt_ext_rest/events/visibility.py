@@ -1,7 +1,7 @@
 """Which events a caller may see.
 
 ``acl`` (the default): a caller with unrestricted permissions (see
-:func:`unrestricted`) sees every event. Any other caller sees job events
+:func:`salt_ext_rest.acl.is_unrestricted`) sees every event. Any other caller sees job events
 (``salt/job``, ``salt/run``, ``salt/wheel``) of functions and targets its eauth ACL
 allows, or of its own jobs; every other event (``salt/auth``, ``salt/key``, minion
 starts, hooks, beacons, custom tags) only when its tag matches a glob that
@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import salt.utils.minions
 import salt.utils.stringutils
 
+from salt_ext_rest.acl import is_unrestricted
 from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.events.subscription import BusEvent
 
@@ -34,9 +35,6 @@ if TYPE_CHECKING:
 Predicate = Callable[[BusEvent], bool]
 GRAINS, ID_ONLY = "grains", "id"
 JOB_KINDS = ("job", "run", "wheel")
-EVERYTHING = ("*", ".*")
-
-
 class VisibilityPolicy(Protocol):
     name: str
 
@@ -63,33 +61,6 @@ class ShowAll:
 
     async def prepare(self, identity: Identity) -> Predicate:
         return SeeAll()
-
-
-def _all_of(value: Any) -> bool:
-    return value in EVERYTHING or (isinstance(value, list) and any(v in EVERYTHING for v in value))
-
-
-def unrestricted(auth_list: Iterable[Any]) -> bool:
-    """Does the ACL allow every function on every minion, every runner and every wheel?
-
-    That is: a ``'.*'`` (or ``'*'``) entry, or a ``{'.*' or '*': ['.*' ...]}`` target
-    entry; and ``'@runner'`` and ``'@wheel'``, bare or as ``{'@runner': ['.*']}``.
-    SaltGUI's usual admin ACL, ``['.*', '@runner', '@wheel', '@jobs']``, qualifies.
-    """
-    found: set[str] = set()
-    for entry in auth_list:
-        if isinstance(entry, str):
-            if entry in EVERYTHING:
-                found.add("functions")
-            elif entry in ("@runner", "@wheel"):
-                found.add(entry)
-        elif isinstance(entry, dict) and len(entry) == 1:
-            ((key, value),) = entry.items()
-            if key in ("@runner", "@wheel") and _all_of(value):
-                found.add(key)
-            elif key in EVERYTHING and _all_of(value):
-                found.add("functions")
-    return found >= {"functions", "@runner", "@wheel"}
 
 
 def tag_globs(context: ApiContext, identity: Identity) -> tuple[str, ...]:
@@ -119,7 +90,7 @@ class AclVisibility:
             lambda: gateway.loadauth().get_auth_list(load, token=identity.token_data())
         )
         auth_list = list(auth_list or [])
-        if unrestricted(auth_list):
+        if is_unrestricted(auth_list):
             return SeeAll()
         # The ACL's targets are expanded here, off the loop, once per stream.
         targets = await gateway.call(expand_targets, self._ckminions, auth_list)
