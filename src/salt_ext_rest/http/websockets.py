@@ -17,18 +17,21 @@ import asyncio
 import json
 import logging
 import struct
+import urllib.parse
 from typing import Any
 
 import tornado.iostream
+import tornado.web
 import tornado.websocket
 
 from salt_ext_rest.auth.backends import authenticate
 from salt_ext_rest.auth.identity import Credentials, Identity
 from salt_ext_rest.context import ApiContext
-from salt_ext_rest.errors import RestError, Unauthorized
+from salt_ext_rest.errors import Forbidden, MethodNotAllowed, RestError, Unauthorized
 from salt_ext_rest.events.filters import EventFilter
 from salt_ext_rest.events.service import Stream, formatter_for, open_stream
 from salt_ext_rest.events.subscription import BusEvent, StreamClosed
+from salt_ext_rest.http import origin
 from salt_ext_rest.http.base import COOKIE
 
 log = logging.getLogger(__name__)
@@ -56,8 +59,22 @@ class EventSocket(tornado.websocket.WebSocketHandler):
         return None
 
     def check_origin(self, origin: str) -> bool:
-        allowed = self.context.config.cors_origin
-        return "*" in allowed or origin in allowed or super().check_origin(origin)
+        return True  # checked in ``get`` before authentication, with a JSON refusal
+
+    def origin_refusal(self, credentials: Credentials) -> str | None:
+        """Why the upgrade's ``Origin`` is refused: as for any unsafe request when the
+        cookie authenticates it (``*`` never admits it); otherwise an ``Origin`` must be
+        this host or listed in ``cors_origin`` (``*`` admits any)."""
+        config = self.context.config
+        if credentials.source == "cookie" and config.csrf_check:
+            return origin.refuse_cookie(self.request, config)
+        claimed = self.request.headers.get("Origin")
+        if claimed is None or "*" in config.cors_origin or claimed in config.cors_origin:
+            return None
+        netloc = urllib.parse.urlsplit(claimed).netloc.lower()
+        if netloc and netloc == self.request.headers.get("Host", "").lower():
+            return None
+        return f"Origin {claimed!r} is not allowed"
 
     def credentials(self, path_token: str | None) -> Credentials:
         if path_token:
@@ -70,7 +87,11 @@ class EventSocket(tornado.websocket.WebSocketHandler):
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         token = args[0] if args else None
-        identity = await authenticate(self.context, self.credentials(token))
+        credentials = self.credentials(token)
+        refusal = self.origin_refusal(credentials)
+        if refusal:
+            return self._refuse(Forbidden(refusal))
+        identity = await authenticate(self.context, credentials)
         if identity is None and self.requires_credentials():
             return self._refuse(Unauthorized("No valid credentials"))
         self.identity = identity
@@ -79,10 +100,36 @@ class EventSocket(tornado.websocket.WebSocketHandler):
     def requires_credentials(self) -> bool:
         return True
 
+    # -- refusals: always a JSON body, whoever refuses (this class or Tornado) --------
     def _refuse(self, error: RestError) -> None:
-        self.set_status(error.status)
+        self._json_error = True
+        self.set_status(error.status, error.reason)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(error.body()))
+        if error.status == 405:
+            self.set_header("Allow", "GET")
+        super().finish(json.dumps(error.body()))
+
+    def finish(self, chunk: Any = None) -> Any:
+        """Tornado refuses some requests itself (not an upgrade, bad WebSocket headers,
+        426) with a text body or none: the same refusal as a JSON body instead."""
+        status = self.get_status()
+        if status < 400 or getattr(self, "_json_error", False):
+            return super().finish(chunk)
+        message = chunk.decode("utf-8", "replace") if isinstance(chunk, bytes) else chunk
+        error = RestError(str(message or self._reason))
+        error.status, error.reason = status, self._reason
+        return self._refuse(error)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs["exc_info"][1] if kwargs.get("exc_info") else None
+        if isinstance(exc, RestError) or not isinstance(exc, tornado.web.HTTPError | None):
+            error = self.context.map_exception(exc)
+        elif status_code == 405:
+            error = MethodNotAllowed(f"{self.request.method} is not allowed here")
+        else:
+            error = RestError(getattr(exc, "log_message", None) or self._reason)
+            error.status, error.reason = status_code, self._reason
+        self._refuse(error)
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         if not self.wait_ready:
