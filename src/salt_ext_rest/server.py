@@ -70,7 +70,11 @@ async def _serve(opts: dict[str, Any], config: RestConfig, sockets: list, tls: A
         app,
         ssl_options=tls,
         max_body_size=config.max_request_body_size * 2 + 65536,
-        idle_connection_timeout=3600,
+        # A client gets this long to send its request headers (and an idle keep-alive
+        # connection is closed after it), and body_timeout to send the body. Neither
+        # applies once a handler runs: event streams are never cut by them.
+        idle_connection_timeout=config.header_timeout,
+        body_timeout=config.body_timeout,
     )
     server.add_sockets(sockets)
     # What starting built (Salt's loaders and modules, the configuration, the app)

@@ -164,7 +164,7 @@ def upgrade(url, path, headers):
 def test_cookie_websocket_needs_own_or_listed_origin(web, token):
     cookie = {"Cookie": f"session_id={token}"}
     for path in ("/ws", "/stream"):
-        for headers in FOREIGN[:2] + [{"Origin": GUI, "Sec-Fetch-Site": "cross-site"}]:
+        for headers in [*FOREIGN[:2], {"Origin": GUI, "Sec-Fetch-Site": "cross-site"}]:
             status, _, body = upgrade(web.url, path, {**cookie, **headers})
             assert status == 403, (path, headers, body)
             assert json.loads(body)["status"] == 403

@@ -15,6 +15,7 @@ import tornado.web
 
 from salt_ext_rest.auth.backends import authenticate
 from salt_ext_rest.auth.identity import Credentials, Identity
+from salt_ext_rest.config import RestConfig
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.errors import (
     Forbidden,
@@ -30,6 +31,11 @@ from salt_ext_rest.lowstate.body import decode_body
 log = logging.getLogger(__name__)
 
 COOKIE = "session_id"
+
+
+def cookie_path(config: RestConfig) -> str:
+    """The cookie is sent only below ``root_prefix``, where the API is mounted."""
+    return config.root_prefix.rstrip("/") or "/"
 
 
 @tornado.web.stream_request_body

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 READY = "websocket client ready"
 MISSING = object()
 BATCH = 256
+MAX_MESSAGE = 64 * 1024
 
 
 class EventSocket(tornado.websocket.WebSocketHandler):
@@ -46,6 +47,11 @@ class EventSocket(tornado.websocket.WebSocketHandler):
 
     long_lived = True  # shutdown does not wait for streams to "finish"
     frames_per_key = False  # True when ``frame`` depends on the subscription key
+    holds_slot = True  # one event stream per connection (see :mod:`.stream_slots`)
+
+    @property
+    def max_message_size(self) -> int:
+        return MAX_MESSAGE  # clients only send short control messages
 
     def initialize(self, context: ApiContext, format: str = "raw", wait_ready: bool = True):
         self.context = context
@@ -53,6 +59,7 @@ class EventSocket(tornado.websocket.WebSocketHandler):
         self.wait_ready = wait_ready
         self.identity: Identity | None = None
         self.pumps: dict[str, asyncio.Task] = {}
+        self._slot: str | None = None  # the token whose stream slot this connection holds
 
     def get_compression_options(self) -> None:
         # Event frames are built once and shared by every subscriber: never compressed.
@@ -95,7 +102,19 @@ class EventSocket(tornado.websocket.WebSocketHandler):
         if identity is None and self.requires_credentials():
             return self._refuse(Unauthorized("No valid credentials"))
         self.identity = identity
-        await super().get(*args, **kwargs)
+        if identity is not None and self.holds_slot:
+            self.application.stream_slots.acquire(identity.token)  # type: ignore[attr-defined]
+            self._slot = identity.token
+        try:
+            await super().get(*args, **kwargs)
+        finally:
+            if self.ws_connection is None:  # not upgraded: no stream will open
+                self._release_slot()
+
+    def _release_slot(self) -> None:
+        token, self._slot = self._slot, None
+        if token is not None:
+            self.application.stream_slots.release(token)  # type: ignore[attr-defined]
 
     def requires_credentials(self) -> bool:
         return True
@@ -222,6 +241,7 @@ class EventSocket(tornado.websocket.WebSocketHandler):
         self.close(1008, error.message[:120])
 
     def on_close(self) -> None:
+        self._release_slot()
         for task in list(self.pumps.values()):
             task.cancel()
         self.pumps.clear()
