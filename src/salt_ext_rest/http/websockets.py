@@ -150,6 +150,10 @@ class EventSocket(tornado.websocket.WebSocketHandler):
             error.status, error.reason = status_code, self._reason
         self._refuse(error)
 
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if not isinstance(value, RestError | tornado.web.HTTPError):
+            super().log_exception(typ, value, tb)  # refusals are answered, not logged
+
     def open(self, *args: Any, **kwargs: Any) -> None:
         if not self.wait_ready:
             self.start("default", EventFilter(), self.format_name)
