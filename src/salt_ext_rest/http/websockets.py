@@ -97,10 +97,12 @@ class EventSocket(tornado.websocket.WebSocketHandler):
         credentials = self.credentials(token)
         refusal = self.origin_refusal(credentials)
         if refusal:
-            return self._refuse(Forbidden(refusal))
+            self._refuse(Forbidden(refusal))
+            return
         identity = await authenticate(self.context, credentials)
         if identity is None and self.requires_credentials():
-            return self._refuse(Unauthorized("No valid credentials"))
+            self._refuse(Unauthorized("No valid credentials"))
+            return
         self.identity = identity
         if identity is not None and self.holds_slot:
             self.application.stream_slots.acquire(identity.token)  # type: ignore[attr-defined]
@@ -120,13 +122,13 @@ class EventSocket(tornado.websocket.WebSocketHandler):
         return True
 
     # -- refusals: always a JSON body, whoever refuses (this class or Tornado) --------
-    def _refuse(self, error: RestError) -> None:
+    def _refuse(self, error: RestError) -> Any:
         self._json_error = True
         self.set_status(error.status, error.reason)
         self.set_header("Content-Type", "application/json")
         if error.status == 405:
             self.set_header("Allow", "GET")
-        super().finish(json.dumps(error.body()))
+        return super().finish(json.dumps(error.body()))
 
     def finish(self, chunk: Any = None) -> Any:
         """Tornado refuses some requests itself (not an upgrade, bad WebSocket headers,
