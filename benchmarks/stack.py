@@ -52,7 +52,14 @@ def netapi_block(module: str, port: int) -> dict:
         return {"port": port, "host": HOST, "disable_ssl": True}
     if module == "rest_tornado":
         return {"port": port, "address": HOST, "disable_ssl": True, "websockets": True}
-    return {"port": port, "host": HOST, "disable_ssl": True, "websockets": True}
+    # Fan-out workloads open thousands of streams with one token.
+    return {
+        "port": port,
+        "host": HOST,
+        "disable_ssl": True,
+        "websockets": True,
+        "max_streams_per_token": 100_000,
+    }
 
 
 class Stack:

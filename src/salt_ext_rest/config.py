@@ -7,6 +7,7 @@ into a clean salt-api exit.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +61,11 @@ class RestConfig:
     log_access_file: str | None = None
     log_error_file: str | None = None
     cookie_samesite: str = "Lax"
+    csrf_check: bool = True
+    trusted_proxies: tuple[str, ...] = ()
+    header_timeout: float = 60.0
+    body_timeout: float = 120.0
+    max_streams_per_token: int = 20
     token_cache_ttl: float = 2.0
     event_visibility: str = "acl"
     # eauth backend -> user name, ``group%`` or ``*`` -> tag globs a restricted user sees
@@ -94,6 +100,7 @@ _INT_KEYS = (
     "event_replay_size",
     "event_queue_size",
     "formatted_job_history",
+    "max_streams_per_token",
 )
 
 
@@ -132,6 +139,8 @@ def _normalise(raw: dict[str, Any]) -> dict[str, Any]:
         values["cors_origin"] = (origins,)
     elif origins is not None:
         values["cors_origin"] = tuple(origins)
+    if "trusted_proxies" in values:
+        values["trusted_proxies"] = tuple(values["trusted_proxies"])
     return values
 
 
@@ -161,6 +170,16 @@ OWN_PATHS = frozenset(
 )
 
 
+def _check_proxies(conf: RestConfig) -> None:
+    for entry in conf.trusted_proxies:
+        try:
+            ipaddress.ip_network(entry.strip(), strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"'trusted_proxies': {entry!r} is not an IP address or network"
+            ) from None
+
+
 def _check_paths(conf: RestConfig) -> None:
     first = conf.webhook_url.strip("/").split("/")[0]
     taken = {path.strip("/").split("/")[0] for path in (conf.static_path, conf.app_path)}
@@ -181,5 +200,6 @@ def load_config(opts: dict[str, Any]) -> RestConfig:
         raise ConfigError(message)
     conf = RestConfig(**_normalise(raw))
     _check_paths(conf)
+    _check_proxies(conf)
     _check_files(conf)
     return conf

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
 import ssl
+import tempfile
 from typing import Any
 
 import tornado.httpserver
@@ -23,13 +25,24 @@ SHUTDOWN_GRACE = 10.0
 
 
 def ssl_context(config: RestConfig) -> ssl.SSLContext | None:
+    """The server's TLS context: ``ssl_crt`` followed by the ``ssl_chain`` certificates,
+    all sent to clients in the handshake (the chain is not a set of trusted CAs)."""
     if not config.tls:
         return None
     assert config.ssl_crt is not None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(config.ssl_crt, config.ssl_key or None)
-    if config.ssl_chain:
-        context.load_verify_locations(config.ssl_chain)
+    if not config.ssl_chain:
+        context.load_cert_chain(config.ssl_crt, config.ssl_key or None)
+        return context
+    # OpenSSL takes a served chain only from the certificate file itself: load a
+    # private, short-lived copy with the chain appended (it may hold the key too).
+    with open(config.ssl_crt, "rb") as crt, open(config.ssl_chain, "rb") as chain:
+        pem = crt.read().rstrip(b"\n") + b"\n" + chain.read()
+    with tempfile.TemporaryDirectory(prefix="rest_ext-tls-") as private:
+        combined = os.path.join(private, "served-chain.pem")
+        with open(os.open(combined, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+            out.write(pem)
+        context.load_cert_chain(combined, config.ssl_key or None)
     return context
 
 
@@ -70,7 +83,11 @@ async def _serve(opts: dict[str, Any], config: RestConfig, sockets: list, tls: A
         app,
         ssl_options=tls,
         max_body_size=config.max_request_body_size * 2 + 65536,
-        idle_connection_timeout=3600,
+        # A client gets this long to send its request headers (and an idle keep-alive
+        # connection is closed after it), and body_timeout to send the body. Neither
+        # applies once a handler runs: event streams are never cut by them.
+        idle_connection_timeout=config.header_timeout,
+        body_timeout=config.body_timeout,
     )
     server.add_sockets(sockets)
     # What starting built (Salt's loaders and modules, the configuration, the app)

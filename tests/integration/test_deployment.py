@@ -4,6 +4,7 @@ TLS with a chain and Secure cookies (S12), request body limit (S15), log files (
 import http.client
 import json
 import socket
+import ssl
 import time
 
 import pytest
@@ -313,3 +314,15 @@ def test_https_with_chain_and_secure_cookie(tls_api, api_credentials):
     assert stats.status_code == 200
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(api.url.replace("https://", "http://") + "/", timeout=10)
+
+
+def test_ssl_chain_is_sent_to_a_client_trusting_only_the_root(tls_api):
+    api, certs = tls_api
+    assert certs.crt.read_text().count("BEGIN CERTIFICATE") == 1  # no intermediate in it
+    client = ssl.create_default_context(cafile=str(certs.root_ca))
+    with (
+        socket.create_connection(("127.0.0.1", api.port), timeout=30) as sock,
+        client.wrap_socket(sock, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert tls.recv(4096).startswith(b"HTTP/1.1 200")

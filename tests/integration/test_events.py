@@ -24,7 +24,9 @@ SUBSCRIBERS = 100
 
 @pytest.fixture(scope="module")
 def ws_api(salt_master, salt_minion, salt_minion_2, netapi_module):
-    with start_api(salt_master, {"websockets": True}, netapi_module=netapi_module) as api:
+    # One token opens SUBSCRIBERS streams here, more than max_streams_per_token's default.
+    conf = {"websockets": True, "max_streams_per_token": 2 * SUBSCRIBERS}
+    with start_api(salt_master, conf, netapi_module=netapi_module) as api:
         yield api
 
 

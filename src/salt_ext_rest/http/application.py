@@ -16,6 +16,7 @@ import tornado.web
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.http import resources, static
 from salt_ext_rest.http.stats import ServerStats, StatsHandler
+from salt_ext_rest.http.stream_slots import StreamSlots
 from salt_ext_rest.http.webhook import WebhookHandler
 
 Route = tuple[Any, ...]
@@ -54,6 +55,7 @@ class RestApplication(tornado.web.Application):
     def __init__(self, context: ApiContext, routes: list[Route], **settings: Any) -> None:
         self.context = context
         self.stats = ServerStats()
+        self.stream_slots = StreamSlots(context.config.max_streams_per_token)
         self.root_prefix = context.config.root_prefix.rstrip("/")
         super().__init__(_prefixed(routes, context.config.root_prefix), **settings)
 

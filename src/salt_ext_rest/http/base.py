@@ -15,15 +15,17 @@ import tornado.web
 
 from salt_ext_rest.auth.backends import authenticate
 from salt_ext_rest.auth.identity import Credentials, Identity
+from salt_ext_rest.config import RestConfig
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.errors import (
+    Forbidden,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     RestError,
     Unauthorized,
 )
-from salt_ext_rest.http import cors, render
+from salt_ext_rest.http import cors, origin, render
 from salt_ext_rest.lowstate.body import BodyLimits, decode_body
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,11 @@ log = logging.getLogger(__name__)
 COOKIE = "session_id"
 #: bodies larger than this are decoded on an executor thread, not on the IOLoop
 OFFLOOP_BODY_BYTES = 64 * 1024
+
+
+def cookie_path(config: RestConfig) -> str:
+    """The cookie is sent only below ``root_prefix``, where the API is mounted."""
+    return config.root_prefix.rstrip("/") or "/"
 
 
 @tornado.web.stream_request_body
@@ -130,12 +137,20 @@ class ApiHandler(tornado.web.RequestHandler):
 
     # -- authentication -----------------------------------------------------------
     def header_credentials(self) -> Credentials:
-        """``X-Auth-Token`` wins over the ``session_id`` cookie (R5)."""
+        """``X-Auth-Token`` wins over the ``session_id`` cookie (R5).
+
+        The cookie is the one credential a browser adds by itself, so it is refused
+        (403) for an unsafe method sent from another site's page (:mod:`.origin`).
+        """
         token = self.request.headers.get("X-Auth-Token")
         if token:
             return Credentials(token=token.strip(), source="header")
         cookie = self.get_cookie(COOKIE)
         if cookie:
+            if self.request.method not in origin.SAFE_METHODS:
+                refusal = origin.refuse_cookie(self.request, self.context.config)
+                if refusal:
+                    raise Forbidden(refusal)
             return Credentials(token=cookie, source="cookie")
         return Credentials()
 

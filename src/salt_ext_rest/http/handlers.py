@@ -8,7 +8,8 @@ from typing import Any
 from salt_ext_rest.auth.backends import authenticate
 from salt_ext_rest.auth.identity import Credentials, Identity
 from salt_ext_rest.errors import Forbidden, PayloadTooLarge, Unauthorized
-from salt_ext_rest.http.base import COOKIE, ApiHandler
+from salt_ext_rest.http import origin
+from salt_ext_rest.http.base import COOKIE, ApiHandler, cookie_path
 from salt_ext_rest.http.lowstate_run import precheck, run_lowstate
 from salt_ext_rest.lowstate.chunks import as_chunks
 
@@ -91,10 +92,10 @@ class LoginHandler(ApiHandler):
         self.set_cookie(
             COOKIE,
             identity.token,
-            path="/",
+            path=cookie_path(config),
             expires=identity.expire,
             httponly=True,
-            secure=config.tls,
+            secure=origin.request_scheme(self.request, config.trusted_proxies) == "https",
             samesite=config.cookie_samesite,
         )
 
@@ -105,7 +106,7 @@ class LogoutHandler(ApiHandler):
         await self.context.gateway.revoke_token(identity.token)
         if self.context.bus is not None:
             self.context.bus.close_token(identity.token, "logged out")
-        self.clear_cookie(COOKIE, path="/")
+        self.clear_cookie(COOKIE, path=cookie_path(self.context.config))
         self.send({"return": "Your token has been cleared"})
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import tornado.iostream
 
+from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.errors import BadRequest
 from salt_ext_rest.events.bus import escape_controls
 from salt_ext_rest.events.filters import EventFilter
@@ -43,6 +44,14 @@ class EventsHandler(ApiHandler):
                 "or the session_id cookie"
             )
         identity = await self.identify()
+        slots = self.application.stream_slots  # type: ignore[attr-defined]
+        slots.acquire(identity.token)
+        try:
+            await self._serve(identity)
+        finally:
+            slots.release(identity.token)
+
+    async def _serve(self, identity: Identity) -> None:
         event_filter = EventFilter.from_query(self.request.arguments)
         fmt = self.get_query_argument("format", None)
         if fmt == "formatted" and self.context.view is not None:

@@ -37,6 +37,23 @@ class JsonErrorStaticHandler(tornado.web.StaticFileHandler):
         self.finish(render.render(error.body(), render.JSON))
 
 
+class StaticDirHandler(JsonErrorStaticHandler):
+    """The ``static`` directory: never a dotfile or anything under a dot-directory,
+    never a file a symbolic link leads to outside the directory (404), whatever
+    Tornado's own checks are."""
+
+    def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:
+        root = os.path.abspath(root)
+        relative = os.path.relpath(os.path.abspath(absolute_path), root)
+        if any(part.startswith(".") for part in relative.split(os.sep)):
+            raise tornado.web.HTTPError(404)
+        real_root = os.path.realpath(root)
+        real = os.path.realpath(absolute_path)
+        if real != real_root and not real.startswith(real_root + os.sep):
+            raise tornado.web.HTTPError(404)
+        return super().validate_absolute_path(root, absolute_path)
+
+
 class SingleFileHandler(JsonErrorStaticHandler):
     """Serve one file whatever the rest of the path is (``app``, ``favicon``)."""
 
@@ -65,7 +82,7 @@ def static_routes(config: RestConfig) -> list[tuple[str, type, dict[str, Any]]]:
     if config.static:
         static_path = config.static_path.rstrip("/")
         target = {"path": os.path.abspath(config.static)}
-        routes.append((rf"{static_path}/(.*)", JsonErrorStaticHandler, target))
+        routes.append((rf"{static_path}/(.*)", StaticDirHandler, target))
     if config.favicon:
         routes.append((r"/favicon\.ico", SingleFileHandler, _split(config.favicon)))
     return routes

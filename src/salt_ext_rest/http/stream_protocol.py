@@ -27,14 +27,22 @@ from salt_ext_rest.errors import BadRequest, RestError
 from salt_ext_rest.events.filters import EventFilter
 from salt_ext_rest.events.service import CLOSE_POLICY
 from salt_ext_rest.events.subscription import StreamClosed
-from salt_ext_rest.http.websockets import EventSocket
+from salt_ext_rest.http.websockets import MAX_MESSAGE, EventSocket
 
 AUTH_TIMEOUT = 10.0
+PRE_AUTH_MESSAGE = 4096
 MAX_SUBSCRIPTIONS = 16
 
 
 class StreamSocket(EventSocket):
     frames_per_key = True  # each event frame names its subscription
+    holds_slot = False  # each subscription takes a stream slot, not the connection
+
+    @property
+    def max_message_size(self) -> int:
+        # Before authentication only a short auth message is expected: a larger one
+        # closes the connection (1009) before it is even read.
+        return MAX_MESSAGE if self.identity is not None else PRE_AUTH_MESSAGE
 
     def initialize(self, context: ApiContext, format: str = "raw", wait_ready: bool = True):
         super().initialize(context, format, wait_ready)
@@ -97,6 +105,9 @@ class StreamSocket(EventSocket):
             self.close(CLOSE_POLICY, "authentication failed")
             return
         self.identity = identity
+        params = getattr(self.ws_connection, "params", None)
+        if params is not None:  # the limit Tornado checks for each frame from now on
+            params.max_message_size = MAX_MESSAGE
         if self._auth_timer is not None:
             self._auth_timer.cancel()
         self.send({"type": "ready", "user": identity.name})
@@ -110,7 +121,11 @@ class StreamSocket(EventSocket):
         event_filter = EventFilter.from_message(msg)
         fmt = msg.get("format") or "raw"
         resume = msg.get("resume")
-        self.start(key, event_filter, str(fmt), str(resume) if resume else None)
+        assert self.identity is not None
+        token, slots = self.identity.token, self.application.stream_slots  # type: ignore[attr-defined]
+        slots.acquire(token)
+        task = self.start(key, event_filter, str(fmt), str(resume) if resume else None)
+        task.add_done_callback(lambda _task: slots.release(token))
         self.send({"type": "subscribed", "id": key})
 
     def handle_unsubscribe(self, msg: dict[str, Any]) -> None:

@@ -17,18 +17,21 @@ import asyncio
 import json
 import logging
 import struct
+import urllib.parse
 from typing import Any
 
 import tornado.iostream
+import tornado.web
 import tornado.websocket
 
 from salt_ext_rest.auth.backends import authenticate
 from salt_ext_rest.auth.identity import Credentials, Identity
 from salt_ext_rest.context import ApiContext
-from salt_ext_rest.errors import RestError, Unauthorized
+from salt_ext_rest.errors import Forbidden, MethodNotAllowed, RestError, Unauthorized
 from salt_ext_rest.events.filters import EventFilter
 from salt_ext_rest.events.service import Stream, formatter_for, open_stream
 from salt_ext_rest.events.subscription import BusEvent, StreamClosed
+from salt_ext_rest.http import origin
 from salt_ext_rest.http.base import COOKIE
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 READY = "websocket client ready"
 MISSING = object()
 BATCH = 256
+MAX_MESSAGE = 64 * 1024
 
 
 class EventSocket(tornado.websocket.WebSocketHandler):
@@ -43,6 +47,11 @@ class EventSocket(tornado.websocket.WebSocketHandler):
 
     long_lived = True  # shutdown does not wait for streams to "finish"
     frames_per_key = False  # True when ``frame`` depends on the subscription key
+    holds_slot = True  # one event stream per connection (see :mod:`.stream_slots`)
+
+    @property
+    def max_message_size(self) -> int:
+        return MAX_MESSAGE  # clients only send short control messages
 
     def initialize(self, context: ApiContext, format: str = "raw", wait_ready: bool = True):
         self.context = context
@@ -50,14 +59,29 @@ class EventSocket(tornado.websocket.WebSocketHandler):
         self.wait_ready = wait_ready
         self.identity: Identity | None = None
         self.pumps: dict[str, asyncio.Task] = {}
+        self._slot: str | None = None  # the token whose stream slot this connection holds
 
     def get_compression_options(self) -> None:
         # Event frames are built once and shared by every subscriber: never compressed.
         return None
 
     def check_origin(self, origin: str) -> bool:
-        allowed = self.context.config.cors_origin
-        return "*" in allowed or origin in allowed or super().check_origin(origin)
+        return True  # checked in ``get`` before authentication, with a JSON refusal
+
+    def origin_refusal(self, credentials: Credentials) -> str | None:
+        """Why the upgrade's ``Origin`` is refused: as for any unsafe request when the
+        cookie authenticates it (``*`` never admits it); otherwise an ``Origin`` must be
+        this host or listed in ``cors_origin`` (``*`` admits any)."""
+        config = self.context.config
+        if credentials.source == "cookie" and config.csrf_check:
+            return origin.refuse_cookie(self.request, config)
+        claimed = self.request.headers.get("Origin")
+        if claimed is None or "*" in config.cors_origin or claimed in config.cors_origin:
+            return None
+        netloc = urllib.parse.urlsplit(claimed).netloc.lower()
+        if netloc and netloc == self.request.headers.get("Host", "").lower():
+            return None
+        return f"Origin {claimed!r} is not allowed"
 
     def credentials(self, path_token: str | None) -> Credentials:
         if path_token:
@@ -70,19 +94,67 @@ class EventSocket(tornado.websocket.WebSocketHandler):
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         token = args[0] if args else None
-        identity = await authenticate(self.context, self.credentials(token))
+        credentials = self.credentials(token)
+        refusal = self.origin_refusal(credentials)
+        if refusal:
+            self._refuse(Forbidden(refusal))
+            return
+        identity = await authenticate(self.context, credentials)
         if identity is None and self.requires_credentials():
-            return self._refuse(Unauthorized("No valid credentials"))
+            self._refuse(Unauthorized("No valid credentials"))
+            return
         self.identity = identity
-        await super().get(*args, **kwargs)
+        if identity is not None and self.holds_slot:
+            self.application.stream_slots.acquire(identity.token)  # type: ignore[attr-defined]
+            self._slot = identity.token
+        try:
+            await super().get(*args, **kwargs)
+        finally:
+            if self.ws_connection is None:  # not upgraded: no stream will open
+                self._release_slot()
+
+    def _release_slot(self) -> None:
+        token, self._slot = self._slot, None
+        if token is not None:
+            self.application.stream_slots.release(token)  # type: ignore[attr-defined]
 
     def requires_credentials(self) -> bool:
         return True
 
-    def _refuse(self, error: RestError) -> None:
-        self.set_status(error.status)
+    # -- refusals: always a JSON body, whoever refuses (this class or Tornado) --------
+    def _refuse(self, error: RestError) -> Any:
+        self._json_error = True
+        self.set_status(error.status, error.reason)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(error.body()))
+        if error.status == 405:
+            self.set_header("Allow", "GET")
+        return super().finish(json.dumps(error.body()))
+
+    def finish(self, chunk: Any = None) -> Any:
+        """Tornado refuses some requests itself (not an upgrade, bad WebSocket headers,
+        426) with a text body or none: the same refusal as a JSON body instead."""
+        status = self.get_status()
+        if status < 400 or getattr(self, "_json_error", False):
+            return super().finish(chunk)
+        message = chunk.decode("utf-8", "replace") if isinstance(chunk, bytes) else chunk
+        error = RestError(str(message or self._reason))
+        error.status, error.reason = status, self._reason
+        return self._refuse(error)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs["exc_info"][1] if kwargs.get("exc_info") else None
+        if isinstance(exc, RestError) or not isinstance(exc, tornado.web.HTTPError | None):
+            error = self.context.map_exception(exc)
+        elif status_code == 405:
+            error = MethodNotAllowed(f"{self.request.method} is not allowed here")
+        else:
+            error = RestError(getattr(exc, "log_message", None) or self._reason)
+            error.status, error.reason = status_code, self._reason
+        self._refuse(error)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if not isinstance(value, RestError | tornado.web.HTTPError):
+            super().log_exception(typ, value, tb)  # refusals are answered, not logged
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         if not self.wait_ready:
@@ -175,6 +247,7 @@ class EventSocket(tornado.websocket.WebSocketHandler):
         self.close(1008, error.message[:120])
 
     def on_close(self) -> None:
+        self._release_slot()
         for task in list(self.pumps.values()):
             task.cancel()
         self.pumps.clear()
