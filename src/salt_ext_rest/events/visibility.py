@@ -152,61 +152,54 @@ class Restricted:
     def _allowed_uncached(self, kind: str, fun: str, own: bool, mids: tuple[str, ...]) -> bool:
         """May the caller see a ``kind`` job of ``fun`` on ``mids``? Its own jobs
         (Salt records only the user name in job events) need the function in the
-        caller's ACL of its eauth backend, whatever the targets."""
+        caller's ACL of its eauth backend, whatever the targets. No I/O: the ACL's
+        targets were expanded when the stream opened."""
         if kind == "job":
             if own:
-                return self._function_listed(fun)
-            check = self.ckminions.auth_check
-            return bool(mids) and all(
-                check(self.auth_list, fun, [], mid, "list", minions=[mid]) for mid in mids
-            )
+                return _covers(self._functions(None), fun)
+            return bool(mids) and all(_covers(self._functions(mid), fun) for mid in mids)
         form = "runner" if kind == "run" else "wheel"
         name = fun.split(".", 1)[1] if fun.startswith(f"{form}.") else fun
         result = self.ckminions.spec_check(self.auth_list, name, {}, form)
         return bool(result) and not isinstance(result, dict)
 
-    def _function_listed(self, fun: str) -> bool:
+    def _functions(self, mid: str | None) -> list[Any]:
+        """The function entries of the ACL that apply to minion ``mid`` (``None``: to
+        any minion), or ``[]`` when no entry lets the caller target it."""
+        funs: list[Any] = []
         for entry in self.auth_list:
             if isinstance(entry, str) and not entry.startswith("@"):
-                funs: list[Any] = [entry]
+                funs.append(entry)
             elif isinstance(entry, dict):
-                funs = [f for key, value in entry.items() if not key.startswith("@")
-                        for f in (value if isinstance(value, list) else [value])]  # fmt: skip
-            else:
-                continue
-            for item in funs:
-                names = item.keys() if isinstance(item, dict) else [item]
-                if any(isinstance(n, str) and salt.utils.stringutils.expr_match(fun, n)
-                       for n in names):  # fmt: skip
-                    return True
-        return False
+                for target, value in entry.items():
+                    if not isinstance(target, str) or target.startswith("@"):
+                        continue
+                    if mid is None or (target in self.targets and self._matches(target, mid)):
+                        funs.extend(value if isinstance(value, list) else [value])
+        return funs
 
     def _minion_uncached(self, mid: str) -> str | None:
-        """:data:`GRAINS` when ``GET /minions`` would show ``mid`` to the caller (a plain
-        function entry covering ``grains.items`` applies to it), :data:`ID_ONLY` when
-        some entry lets it target ``mid``, else ``None``. No I/O: targets are expanded."""
-        access = None
-        for entry in self.auth_list:
-            if isinstance(entry, str) and not entry.startswith("@"):
-                funs: list[Any] = [entry]
-            elif isinstance(entry, dict):
-                funs = []
-                for target, value in entry.items():
-                    if target in self.targets and self._matches(target, mid):
-                        funs.extend(value if isinstance(value, list) else [value])
-                if not funs:
-                    continue
-            else:
-                continue
-            access = ID_ONLY
-            if any(isinstance(f, str) and salt.utils.stringutils.expr_match("grains.items", f)
-                   for f in funs):  # fmt: skip
-                return GRAINS
-        return access
+        """:data:`GRAINS` when ``GET /minions`` would show ``mid`` to the caller (an
+        entry covering ``grains.items`` applies to it), :data:`ID_ONLY` when some entry
+        lets it target ``mid``, else ``None``."""
+        funs = self._functions(mid)
+        if not funs:
+            return None
+        return GRAINS if _covers(funs, "grains.items") else ID_ONLY
 
     def _matches(self, target: str, mid: str) -> bool:
         minions = self.targets[target]
         return minions is None or mid in minions
+
+
+def _covers(funs: list[Any], fun: str) -> bool:
+    """Does one of the ACL's function entries (a pattern, or ``{pattern: {args...}}``)
+    match ``fun``? Argument restrictions do not hide a job's events."""
+    for item in funs:
+        names = item.keys() if isinstance(item, dict) else [item]
+        if any(isinstance(n, str) and salt.utils.stringutils.expr_match(fun, n) for n in names):
+            return True
+    return False
 
 
 def minion_access(visible: Predicate, check: BusEvent, mid: str) -> str | None:
