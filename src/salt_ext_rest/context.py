@@ -12,15 +12,15 @@ import pluggy
 from salt_ext_rest.auth.identity import Authenticator
 from salt_ext_rest.auth.tokens import TokenFormat
 from salt_ext_rest.authz import Policy
+from salt_ext_rest.backend.dispatch import Dispatcher
+from salt_ext_rest.backend.gateway import SaltGateway
 from salt_ext_rest.config import ConfigError, RestConfig
-from salt_ext_rest.dispatch import Dispatcher
 from salt_ext_rest.errors import RestError
 from salt_ext_rest.events.bus import EventBus
 from salt_ext_rest.events.formatted import FormattedView
 from salt_ext_rest.events.formatters import EventFormatter
 from salt_ext_rest.events.redact import Redactor
 from salt_ext_rest.events.visibility import VisibilityPolicy
-from salt_ext_rest.gateway import SaltGateway
 from salt_ext_rest.lowstate.validation import LowstateValidator
 from salt_ext_rest.plugins.manager import make_plugin_manager
 

@@ -11,10 +11,10 @@ import time
 
 from tornado.testing import AsyncHTTPTestCase
 
+from salt_ext_rest.backend.dispatch import Dispatcher
+from salt_ext_rest.backend.gateway import SaltGateway
 from salt_ext_rest.config import load_config
 from salt_ext_rest.context import ApiContext
-from salt_ext_rest.dispatch import Dispatcher
-from salt_ext_rest.gateway import SaltGateway
 from salt_ext_rest.http.app import make_app
 from salt_ext_rest.plugins.manager import make_plugin_manager
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from salt.config import DEFAULT_HASH_TYPE
+from salt_ext_rest.backend.saltutils import DEFAULT_HASH_TYPE
 
 
 def token_pattern(hash_type: str | None) -> re.Pattern[str]:

@@ -15,13 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-import salt.cache
-import salt.key
 
 from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.errors import ServiceUnavailable
@@ -144,7 +140,7 @@ class FormattedView:
 
     async def _load(self) -> None:
         try:
-            accepted = await self.context.gateway.call(read_minions, self.context.opts)
+            accepted = await self.context.gateway.accepted_minions()
             self._emit(self.state.sync_minions(accepted))
         except Exception:
             log.warning("rest_ext: formatted view: could not read the accepted minions",
@@ -162,7 +158,7 @@ class FormattedView:
         while self._grains_wanted:
             mids, self._grains_wanted = sorted(self._grains_wanted), set()
             try:
-                found = await self.context.gateway.call(read_grains, self.context.opts, mids)
+                found = await self.context.gateway.cached_grains(mids)
             except Exception:
                 log.debug("rest_ext: formatted view: grains read failed", exc_info=True)
                 continue
@@ -223,45 +219,3 @@ class FormattedView:
 def view_event(message: dict[str, Any]) -> ViewEvent:
     kind = next(iter(message), "view")
     return ViewEvent("", TAG_PREFIX + kind, message, stamp=time.time(), text=dumps(message))
-
-
-# -- blocking reads (run on the gateway's executor) ----------------------------------
-_local = threading.local()
-
-
-def _cache(opts: dict[str, Any]) -> Any:
-    cached = getattr(_local, "cache", None)
-    if cached is None or cached[0] is not opts:
-        cached = _local.cache = (opts, salt.cache.factory(opts))
-    return cached[1]
-
-
-def _fetch(cache: Any, bank: str, key: str) -> dict[str, Any]:
-    try:
-        value = cache.fetch(bank, key)
-    except Exception:
-        log.debug("rest_ext: formatted view: cache fetch %s/%s failed", bank, key, exc_info=True)
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def read_grains(opts: dict[str, Any], mids: list[str]) -> dict[str, dict[str, Any]]:
-    """Cached grains per minion (Salt 3008's ``grains`` bank, else 3007's
-    ``minions/<id>`` ``data``); minions without cached grains are left out."""
-    if not opts.get("minion_data_cache", True):
-        return {}
-    cache, found = _cache(opts), {}
-    for mid in mids:
-        grains = _fetch(cache, "grains", mid) or _fetch(cache, f"minions/{mid}", "data").get(
-            "grains"
-        )
-        if isinstance(grains, dict) and grains:
-            found[mid] = grains
-    return found
-
-
-def read_minions(opts: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Accepted minion ids → cached grains (``{}`` when none are cached)."""
-    accepted = salt.key.get_key(opts).list_keys().get("minions", [])
-    grains = read_grains(opts, list(accepted))
-    return {mid: grains.get(mid, {}) for mid in accepted}

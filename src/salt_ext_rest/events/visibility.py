@@ -22,11 +22,9 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-import salt.utils.minions
-import salt.utils.stringutils
-
 from salt_ext_rest.acl import is_unrestricted
 from salt_ext_rest.auth.identity import Identity
+from salt_ext_rest.backend.acl import expr_match
 from salt_ext_rest.events.subscription import BusEvent
 
 if TYPE_CHECKING:
@@ -35,6 +33,8 @@ if TYPE_CHECKING:
 Predicate = Callable[[BusEvent], bool]
 GRAINS, ID_ONLY = "grains", "id"
 JOB_KINDS = ("job", "run", "wheel")
+
+
 class VisibilityPolicy(Protocol):
     name: str
 
@@ -70,52 +70,32 @@ def tag_globs(context: ApiContext, identity: Identity) -> tuple[str, ...]:
     return tuple(glob for name in names for glob in entries.get(name, ()))
 
 
+class AclChecks(Protocol):
+    """Salt's ACL checks Restricted asks (``CkMinions``); no I/O once targets are known."""
+
+    def auth_check(self, auth_list: list[Any], fun: str, args: list[Any], tgt: str,
+                   tgt_type: str, minions: list[str] | None = None) -> Any: ...  # fmt: skip
+
+    def spec_check(
+        self, auth_list: list[Any], fun: str, args: dict[str, Any], form: str
+    ) -> Any: ...
+
+
 class AclVisibility:
     name = "acl"
 
     def __init__(self, context: ApiContext) -> None:
         self.context = context
-        self._ckminions_instance: salt.utils.minions.CkMinions | None = None
-
-    @property
-    def _ckminions(self) -> salt.utils.minions.CkMinions:
-        if self._ckminions_instance is None:
-            self._ckminions_instance = salt.utils.minions.CkMinions(self.context.opts)
-        return self._ckminions_instance
 
     async def prepare(self, identity: Identity) -> Predicate:
         gateway = self.context.gateway
-        load = {"eauth": identity.eauth, "username": identity.name}
-        auth_list = await gateway.call(
-            lambda: gateway.loadauth().get_auth_list(load, token=identity.token_data())
-        )
-        auth_list = list(auth_list or [])
+        auth_list = list(await gateway.auth_list(identity))
         if is_unrestricted(auth_list):
             return SeeAll()
         # The ACL's targets are expanded here, off the loop, once per stream.
-        targets = await gateway.call(expand_targets, self._ckminions, auth_list)
+        targets = await gateway.acl_targets(auth_list)
         globs = tag_globs(self.context, identity)
-        return Restricted(self._ckminions, identity, auth_list, globs, targets)
-
-
-def expand_targets(
-    ckminions: salt.utils.minions.CkMinions, auth_list: list[Any]
-) -> dict[str, frozenset[str] | None]:
-    """Each target of the ACL's ``{target: [functions]}`` entries → the minions it
-    matches now (``None``: every minion). Blocking: run on an executor."""
-    targets: dict[str, frozenset[str] | None] = {}
-    for entry in auth_list:
-        if not isinstance(entry, dict):
-            continue
-        for target in entry:
-            if not isinstance(target, str) or target.startswith("@") or target in targets:
-                continue
-            if target == "*":
-                targets[target] = None
-            else:
-                found = ckminions.check_minions(target, "compound").get("minions", [])
-                targets[target] = frozenset(found)
-    return targets
+        return Restricted(gateway.ckminions(), identity, auth_list, globs, targets)
 
 
 class Restricted:
@@ -123,7 +103,7 @@ class Restricted:
 
     def __init__(
         self,
-        ckminions: salt.utils.minions.CkMinions,
+        ckminions: AclChecks,
         identity: Identity,
         auth_list: list[Any],
         globs: tuple[str, ...],
@@ -176,7 +156,7 @@ class Restricted:
                 continue
             for item in funs:
                 names = item.keys() if isinstance(item, dict) else [item]
-                if any(isinstance(n, str) and salt.utils.stringutils.expr_match(fun, n)
+                if any(isinstance(n, str) and expr_match(fun, n)
                        for n in names):  # fmt: skip
                     return True
         return False
@@ -199,7 +179,7 @@ class Restricted:
             else:
                 continue
             access = ID_ONLY
-            if any(isinstance(f, str) and salt.utils.stringutils.expr_match("grains.items", f)
+            if any(isinstance(f, str) and expr_match("grains.items", f)
                    for f in funs):  # fmt: skip
                 return GRAINS
         return access

@@ -8,7 +8,7 @@ here exactly what it could do with the equivalent chunk. Exceptions, on purpose:
   ``grains.items`` publish would be) and runs a ``grains.items`` job only for
   targeted minions with nothing cached;
 * ``POST /keys`` runs ``key.gen_accept`` without putting the private key on the
-  event bus (see :mod:`salt_ext_rest.keygen`).
+  event bus (see :mod:`salt_ext_rest.backend.keygen`).
 
 Only the documented methods are routed: ``POST /jobs`` is 405 here, not lowstate.
 """
@@ -18,12 +18,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import salt.utils.verify
-
-from salt_ext_rest import grains_cache as grains
-from salt_ext_rest import keygen
 from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.authz import authorize
+from salt_ext_rest.backend import keygen
+from salt_ext_rest.backend.gateway import SaltGateway
+from salt_ext_rest.backend.minion_cache import FUN as GRAINS_FUN
 from salt_ext_rest.errors import BadRequest, Conflict, Unauthorized
 from salt_ext_rest.http import render
 from salt_ext_rest.http.base import ApiHandler
@@ -55,15 +54,14 @@ class MinionHandler(ResourceHandler):
         await self.send_grains(mid)
 
     async def send_grains(self, tgt: str) -> None:
-        chunk = {"client": "local", "tgt": tgt, "fun": grains.FUN}
+        chunk = {"client": "local", "tgt": tgt, "fun": GRAINS_FUN}
         chunks = parse_lowstate(self.context, chunk)
         identity = await self.identify()
         await authorize(self.context, identity, chunks)
-        found, missing = await self.context.gateway.call(
-            grains.targeted_grains, self.context.gateway, identity.token_data(), tgt
-        )
+        gateway = self.context.gateway
+        found, missing = await gateway.targeted_grains(identity.token_data(), tgt)
         if missing:
-            live = {"client": "local", "tgt": missing, "tgt_type": "list", "fun": grains.FUN}
+            live = {"client": "local", "tgt": missing, "tgt_type": "list", "fun": GRAINS_FUN}
             (returns,) = await run_lowstate(self.context, [live], lambda _c: _same(identity))
             found.update(returns or {})
         self.send({"return": [dict(sorted(found.items()))]})
@@ -138,7 +136,7 @@ class KeysHandler(KeyHandler):
 
     async def post(self) -> None:
         body = _one_mapping(await self.read_body())
-        mid, options = _key_request(self.context.opts, body)
+        mid, options = _key_request(self.context.gateway, body)
         chunk = {"client": "wheel", "fun": keygen.FUN, "id_": mid, **options}
         parse_lowstate(self.context, chunk)
         identity = await self._body_identity(body)
@@ -147,9 +145,7 @@ class KeysHandler(KeyHandler):
             if options["force"]:  # replacing an accepted key deletes it: that right too
                 delete = {"client": "wheel", "fun": "key.delete", "match": mid}
                 await authorize(self.context, identity, [delete])
-            keys = await self.context.gateway.call(
-                keygen.gen_accept, self.context.opts, mid, options["keysize"], options["force"]
-            )
+            keys = await self.context.gateway.gen_accept(mid, options["keysize"], options["force"])
         finally:
             if identity.ephemeral:
                 await self.context.gateway.revoke_token(identity.token)
@@ -179,9 +175,9 @@ def _one_mapping(data: Any) -> Mapping[str, Any]:
     return data
 
 
-def _key_request(opts: dict[str, Any], body: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+def _key_request(gateway: SaltGateway, body: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     mid = body.get("mid", body.get("id_"))
-    if not isinstance(mid, str) or not mid or not salt.utils.verify.valid_id(opts, mid):
+    if not isinstance(mid, str) or not mid or not gateway.valid_minion_id(mid):
         raise BadRequest("$.mid: a valid minion id is required", path="$.mid")
     keysize = str(body.get("keysize", MIN_KEYSIZE))
     if not keysize.isdigit() or not MIN_KEYSIZE <= int(keysize) <= MAX_KEYSIZE:
