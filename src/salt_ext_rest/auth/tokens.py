@@ -1,5 +1,5 @@
-"""Salt token format: checked before any token-store lookup (a path-like value never
-reaches the store; see REFERENCE.md S1)."""
+"""Salt token format: checked before any token-store lookup, so a path-like value
+(``../../etc/x``) never reaches Salt's file-based token store."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Run one validated lowstate chunk through Salt (on an executor thread).
 
 Most clients go through :class:`salt.netapi.NetapiClient`, so results have exactly
-rest_cherrypy's shapes (R3, R10). These clients are handled here instead:
+rest_cherrypy's shapes. These clients are handled here instead:
 
 * ``local`` honours ``timeout`` and can report the minions that did not return
   (by default a silent minion shows as in Salt's ``LocalClient.cmd``: Salt's

@@ -1,13 +1,14 @@
-"""The formatted minions/jobs view (rest_tornado's ``/formatted_events``, R13).
+"""The formatted minions/jobs view (rest_tornado's ``/formatted_events``).
 
 One :class:`FormattedView` per worker process follows the event bus and keeps the
 state (:mod:`salt_ext_rest.events.formatted_state`). A stream first gets a snapshot,
 ``{"minions": {...}}`` then ``{"jobs": {...}}``, then only what changes, in the same
 shapes: partial messages (JSON merge patches keyed by minion id or jid).
 
-Unlike rest_tornado it never publishes a job nor blocks the loop (REFERENCE.md C5):
-grains come from the master's minion data cache, read on the gateway's executor.
-Job history is bounded and never re-sent whole (P7); odd events are skipped (C7).
+Unlike rest_tornado (which ran ``grains.items`` on every minion start), it never
+publishes a job nor blocks the loop: grains come from the master's minion data
+cache, read on the gateway's executor.
+Job history is bounded and never re-sent whole; events of unexpected shapes are skipped.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ class FormattedView:
             self._emit(update.changes)
             if update.grains:
                 self._want_grains(update.grains)
-        except Exception:  # never out of the processor (REFERENCE.md C7)
+        except Exception:  # an odd event must never stop the bus
             log.debug("rest_ext: formatted view: skipped event %r", event.tag, exc_info=True)
         return False
 

@@ -6,10 +6,10 @@ returns every change as a :class:`Change`: the message for subscribers, either
 who may see it. Messages after a stream's snapshot are partial: each is a JSON merge
 patch (RFC 7396) of the view, keyed by minion id or jid; ``null`` removes an entry.
 
-Nothing here trusts an event's shape (REFERENCE.md C7): a field of the wrong type
-makes the event (or that field) ignored, never an exception. Grains are not read
-here; the minions whose cached grains should be (re)read are listed in
-:attr:`Update.grains`.
+Nothing here trusts an event's shape (minions and ``event.send`` choose what they
+publish): a field of the wrong type makes the event (or that field) ignored, never
+an exception. Grains are not read here; the minions whose cached grains should be
+(re)read are listed in :attr:`Update.grains`.
 """
 
 from __future__ import annotations
@@ -312,7 +312,7 @@ class ViewState:
             job.deadline = max(job.deadline, now + self.timeout)
 
     def _evict(self) -> list[Change]:
-        """Drop the oldest jobs beyond ``history`` (REFERENCE.md P7)."""
+        """Drop the oldest jobsbeyond ``history``, so memory stays bounded."""
         changes = []
         while len(self.jobs) > self.history:
             jid, job = self.jobs.popitem(last=False)

@@ -1,5 +1,5 @@
 """Opening a stream: visibility for the caller, filters, resume, and a guard that ends
-the stream when the caller's token expires or is revoked (REFERENCE.md S9)."""
+the stream when the caller's token expires or is revoked."""
 
 from __future__ import annotations
 

@@ -137,7 +137,7 @@ class ApiHandler(tornado.web.RequestHandler):
 
     # -- authentication -----------------------------------------------------------
     def header_credentials(self) -> Credentials:
-        """``X-Auth-Token`` wins over the ``session_id`` cookie (R5).
+        """``X-Auth-Token`` wins over the ``session_id`` cookie, as in rest_cherrypy.
 
         The cookie is the one credential a browser adds by itself, so it is refused
         (403) for an unsafe method sent from another site's page (:mod:`.origin`).

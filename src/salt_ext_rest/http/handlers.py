@@ -1,4 +1,4 @@
-"""rest_cherrypy-compatible endpoints: /, /login, /logout, /token, /run (R1–R4, R8, R14)."""
+"""rest_cherrypy-compatible endpoints: /, /login, /logout, /token, /run."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ class LogoutHandler(ApiHandler):
 
 
 class TokenHandler(ApiHandler):
-    """``POST /token``: mint Salt tokens; a bare list, as rest_cherrypy (R8)."""
+    """``POST /token``: mint Salt tokens; a bare list, as rest_cherrypy."""
 
     async def post(self) -> None:
         data = await self.read_body()
@@ -138,7 +138,7 @@ def _token_record(identity: Identity) -> dict[str, Any]:
 
 
 class RunHandler(ApiHandler):
-    """``POST /run``: credentials travel inside each chunk; no session (R8)."""
+    """``POST /run``: credentials travel inside each chunk; no session."""
 
     async def post(self) -> None:
         data = await self.read_body()

@@ -75,7 +75,8 @@ async def run_lowstate(
 async def _run_chunk(context: ApiContext, identity: Identity, chunk: dict[str, Any]) -> list[Any]:
     if not await context.gateway.master_reachable():
         raise ServiceUnavailable("The Salt master is not available")
-    # Salt sees only the token: passwords never travel in a publish (REFERENCE.md S2).
+    # Salt sees only the token: passwords never travel in a publish, where minions
+    # and event bus listeners could read them.
     low = {**strip_credentials(chunk), "token": identity.token}
     try:
         result = await context.gateway.call(context.dispatcher.run, low)

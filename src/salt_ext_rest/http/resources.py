@@ -1,4 +1,4 @@
-"""rest_cherrypy's convenience resources: ``/minions``, ``/jobs``, ``/keys`` (R9).
+"""rest_cherrypy's convenience resources: ``/minions``, ``/jobs``, ``/keys``.
 
 Each is a lowstate chunk run with the caller's token through the same path as
 ``POST /`` (client allow-list, schema, policies, Salt's ACLs), so a caller may do

@@ -1,4 +1,4 @@
-"""``GET /events``: Server-Sent Events in rest_cherrypy's framing (REFERENCE.md R5).
+"""``GET /events``: Server-Sent Events in rest_cherrypy's framing.
 
 ``retry: 400`` first, then per event ``tag:``, ``data: {"tag", "data"}`` (in that
 order: rest_cherrypy clients read the two lines positionally), ``id:`` and a blank

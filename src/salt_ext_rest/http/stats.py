@@ -1,4 +1,4 @@
-"""Request counters of this worker process and ``GET /stats`` (REFERENCE.md R6).
+"""Request counters of this worker process and ``GET /stats``, in rest_cherrypy's shape.
 
 The counters are kept by :class:`~salt_ext_rest.http.application.RestApplication`:
 a request is *in flight* from routing until its handler finishes. Streams (requests

@@ -1,4 +1,4 @@
-"""WebSocket event streams (REFERENCE.md R13).
+"""WebSocket event streams, in rest_tornado's and rest_cherrypy's framings.
 
 * ``/all_events/<token>`` (rest_tornado): after the client sends
   ``websocket client ready``, JSON frames ``{"tag", "data"}``.
