@@ -20,8 +20,9 @@ from typing import Any
 
 from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.backend.bus_client import master_subscriber, unpack
+from salt_ext_rest.events.model import BusEvent
 from salt_ext_rest.events.redact import redact
-from salt_ext_rest.events.subscription import BusEvent, Matcher, Subscription
+from salt_ext_rest.events.subscription import Matcher, Subscription
 
 log = logging.getLogger(__name__)
 

@@ -24,10 +24,12 @@ from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.errors import ServiceUnavailable
 from salt_ext_rest.events.bus import NOTICE_PREFIX
 from salt_ext_rest.events.filters import EventFilter
-from salt_ext_rest.events.formatted_state import Change, ViewState
+from salt_ext_rest.events.formatted_model import Change
+from salt_ext_rest.events.formatted_state import ViewState
 from salt_ext_rest.events.formatters import dumps
+from salt_ext_rest.events.model import BusEvent
 from salt_ext_rest.events.service import Stream, _guard
-from salt_ext_rest.events.subscription import BusEvent, StreamClosed, Subscription
+from salt_ext_rest.events.subscription import StreamClosed, Subscription
 from salt_ext_rest.events.viewer import Viewer, ViewSubscription
 
 if TYPE_CHECKING:

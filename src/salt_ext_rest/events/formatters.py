@@ -12,7 +12,7 @@ import datetime
 import json
 from typing import Any, Protocol
 
-from salt_ext_rest.events.subscription import BusEvent
+from salt_ext_rest.events.model import BusEvent
 
 
 class EventFormatter(Protocol):

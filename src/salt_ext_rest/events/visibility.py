@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from salt_ext_rest.acl import is_unrestricted
 from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.backend.acl import expr_match
-from salt_ext_rest.events.subscription import BusEvent
+from salt_ext_rest.events.model import BusEvent
 
 if TYPE_CHECKING:
     from salt_ext_rest.context import ApiContext

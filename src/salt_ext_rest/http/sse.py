@@ -18,8 +18,9 @@ from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.errors import BadRequest
 from salt_ext_rest.events.bus import escape_controls
 from salt_ext_rest.events.filters import EventFilter
+from salt_ext_rest.events.model import BusEvent
 from salt_ext_rest.events.service import Stream, formatter_for, open_stream
-from salt_ext_rest.events.subscription import BusEvent, StreamClosed
+from salt_ext_rest.events.subscription import StreamClosed
 from salt_ext_rest.http import render
 from salt_ext_rest.http.base import ApiHandler
 

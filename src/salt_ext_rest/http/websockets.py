@@ -29,8 +29,9 @@ from salt_ext_rest.auth.identity import Credentials, Identity
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.errors import Forbidden, MethodNotAllowed, RestError, Unauthorized
 from salt_ext_rest.events.filters import EventFilter
+from salt_ext_rest.events.model import BusEvent
 from salt_ext_rest.events.service import Stream, formatter_for, open_stream
-from salt_ext_rest.events.subscription import BusEvent, StreamClosed
+from salt_ext_rest.events.subscription import StreamClosed
 from salt_ext_rest.http import origin
 from salt_ext_rest.http.base import COOKIE
 
