@@ -6,6 +6,7 @@ caller is authenticated. Salt's master enforces the eauth ACL again on every job
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from salt_ext_rest.acl import is_unrestricted
@@ -13,7 +14,7 @@ from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.errors import Forbidden
 
 if TYPE_CHECKING:
-    from salt_ext_rest.context import ApiContext
+    from salt_ext_rest.backend.gateway import SaltGateway
 
 
 class Policy(Protocol):
@@ -41,11 +42,11 @@ class SaltAclPolicy:
         "wheel_async": "wheel",
     }
 
-    def __init__(self, context: ApiContext) -> None:
-        self.context = context
+    def __init__(self, gateway: SaltGateway) -> None:
+        self.gateway = gateway
 
     async def check(self, identity: Identity, chunk: dict[str, Any]) -> None:
-        gateway = self.context.gateway
+        gateway = self.gateway
         jid_chosen = chunk["client"].startswith("local") and "jid" in chunk
         if jid_chosen and not is_unrestricted(await gateway.auth_list(identity)):
             raise Forbidden(
@@ -63,7 +64,10 @@ class SaltAclPolicy:
             raise Forbidden(f"User {identity.name!r} may not run {form} function {chunk['fun']!r}")
 
 
-async def authorize(context: ApiContext, identity: Identity, chunks: list[dict[str, Any]]) -> None:
+async def authorize(
+    policies: Sequence[Policy], identity: Identity, chunks: list[dict[str, Any]]
+) -> None:
+    """Ask every policy about every chunk; the first to raise denies."""
     for chunk in chunks:
-        for policy in context.policies:
+        for policy in policies:
             await policy.check(identity, chunk)

@@ -8,7 +8,7 @@ its executor; the ACL itself is read fresh from the master's configuration.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import salt.acl
 import salt.exceptions
@@ -20,8 +20,15 @@ from salt_ext_rest.backend import callargs
 from salt_ext_rest.backend.minion_cache import FUN as GRAINS_FUN
 from salt_ext_rest.errors import Forbidden
 
-if TYPE_CHECKING:
-    from salt_ext_rest.backend.gateway import SaltGateway
+
+class SaltGateway(Protocol):
+    """This thread's Salt objects for the master's ``opts`` (the gateway is one)."""
+
+    opts: dict[str, Any]
+
+    def loadauth(self) -> Any: ...
+
+    def ckminions(self) -> Any: ...
 
 
 def expr_match(text: str, pattern: str) -> bool:

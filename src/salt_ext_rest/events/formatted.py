@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.errors import ServiceUnavailable
@@ -28,12 +28,9 @@ from salt_ext_rest.events.formatted_model import Change
 from salt_ext_rest.events.formatted_state import ViewState
 from salt_ext_rest.events.formatters import dumps
 from salt_ext_rest.events.model import BusEvent
-from salt_ext_rest.events.service import Stream, _guard
+from salt_ext_rest.events.service import Stream, StreamContext, _guard
 from salt_ext_rest.events.subscription import StreamClosed, Subscription
 from salt_ext_rest.events.viewer import Viewer, ViewSubscription
-
-if TYPE_CHECKING:
-    from salt_ext_rest.context import ApiContext
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +62,7 @@ class FormattedFormatter:
         return (getattr(event, "text", "") or dumps(event.data)) + self.suffix
 
 
-def job_timeout(context: ApiContext) -> float:
+def job_timeout(context: StreamContext) -> float:
     """``formatted_job_timeout``, or (0) the master's ``timeout`` + ``gather_job_timeout``."""
     if context.config.formatted_job_timeout > 0:
         return float(context.config.formatted_job_timeout)
@@ -74,7 +71,7 @@ def job_timeout(context: ApiContext) -> float:
 
 
 class FormattedView:
-    def __init__(self, context: ApiContext) -> None:
+    def __init__(self, context: StreamContext) -> None:
         self.context = context
         self.state = ViewState(context.config.formatted_job_history, job_timeout(context))
         self.viewers: list[Viewer] = []

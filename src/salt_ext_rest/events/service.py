@@ -5,26 +5,42 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.errors import BadRequest, ServiceUnavailable
 from salt_ext_rest.events.filters import EventFilter
 from salt_ext_rest.events.formatters import EventFormatter
 from salt_ext_rest.events.subscription import Subscription
+from salt_ext_rest.events.visibility import VisibilityPolicy
+from salt_ext_rest.services import Services
 
 if TYPE_CHECKING:
-    from salt_ext_rest.context import ApiContext
+    from salt_ext_rest.events.bus import EventBus
 
 CLOSE_POLICY = 1008
+
+
+class StreamContext(Services, Protocol):
+    """What opening a stream needs: the services, the bus, visibility policies and formatters."""
+
+    @property
+    def bus(self) -> EventBus | None: ...
+
+    @property
+    def visibility(self) -> Mapping[str, VisibilityPolicy]: ...
+
+    @property
+    def formatters(self) -> Mapping[str, EventFormatter]: ...
 
 
 @dataclass
 class Stream:
     """A subscription plus what ends it; ``close()`` when the client goes away."""
 
-    context: ApiContext
+    context: StreamContext
     subscription: Subscription
     formatter: EventFormatter
     guard: asyncio.Task | None = field(default=None, repr=False)
@@ -37,7 +53,7 @@ class Stream:
             self.context.bus.unsubscribe(self.subscription)
 
 
-def formatter_for(context: ApiContext, name: str | None, default: str) -> EventFormatter:
+def formatter_for(context: StreamContext, name: str | None, default: str) -> EventFormatter:
     chosen = name or default
     if chosen not in context.formatters:
         known = ", ".join(sorted(context.formatters))
@@ -46,7 +62,7 @@ def formatter_for(context: ApiContext, name: str | None, default: str) -> EventF
 
 
 async def open_stream(
-    context: ApiContext,
+    context: StreamContext,
     identity: Identity,
     event_filter: EventFilter,
     formatter: EventFormatter,
@@ -66,7 +82,7 @@ async def open_stream(
     return stream
 
 
-async def _guard(context: ApiContext, sub: Subscription, identity: Identity) -> None:
+async def _guard(context: StreamContext, sub: Subscription, identity: Identity) -> None:
     """Close ``sub`` when the token expires, or within an interval of its revocation."""
     interval = context.config.stream_recheck_interval
     while sub.closed is None:

@@ -28,7 +28,7 @@ from salt_ext_rest.backend.acl import expr_match
 from salt_ext_rest.events.model import BusEvent
 
 if TYPE_CHECKING:
-    from salt_ext_rest.context import ApiContext
+    from salt_ext_rest.services import Services
 
 Predicate = Callable[[BusEvent], bool]
 GRAINS, ID_ONLY = "grains", "id"
@@ -56,14 +56,14 @@ class SeeAll:
 class ShowAll:
     name = "all"
 
-    def __init__(self, context: ApiContext) -> None:
+    def __init__(self, context: Services) -> None:
         self.context = context
 
     async def prepare(self, identity: Identity) -> Predicate:
         return SeeAll()
 
 
-def tag_globs(context: ApiContext, identity: Identity) -> tuple[str, ...]:
+def tag_globs(context: Services, identity: Identity) -> tuple[str, ...]:
     """The ``event_visibility_tags`` globs of this caller (its eauth backend only)."""
     entries = context.config.event_visibility_tags.get(identity.eauth) or {}
     names = [identity.name, "*", *(f"{group}%" for group in identity.groups)]
@@ -84,7 +84,7 @@ class AclChecks(Protocol):
 class AclVisibility:
     name = "acl"
 
-    def __init__(self, context: ApiContext) -> None:
+    def __init__(self, context: Services) -> None:
         self.context = context
 
     async def prepare(self, identity: Identity) -> Predicate:

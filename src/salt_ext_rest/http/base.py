@@ -183,7 +183,7 @@ class ApiHandler(tornado.web.RequestHandler):
 
     async def identify(self, credentials: Credentials | None = None) -> Identity:
         credentials = self.with_address(credentials or self.header_credentials())
-        identity = await authenticate(self.context, credentials)
+        identity = await authenticate(self.context.authenticators, credentials)
         if identity is None:
             raise Unauthorized("No valid credentials: log in or send a valid X-Auth-Token")
         return identity

@@ -61,7 +61,7 @@ class LoginHandler(ApiHandler):
 
     async def post(self) -> None:
         credentials = self.with_address(credentials_from(await self.read_body()))
-        identity = await authenticate(self.context, credentials)
+        identity = await authenticate(self.context.authenticators, credentials)
         if identity is None:
             raise Unauthorized("Could not authenticate using provided credentials")
         perms = identity.extra.get("perms")
@@ -122,7 +122,7 @@ class TokenHandler(ApiHandler):
         try:
             for item in items:
                 credentials = self.with_address(credentials_from(item))
-                identity = await authenticate(self.context, credentials)
+                identity = await authenticate(self.context.authenticators, credentials)
                 if identity is None:
                     raise Unauthorized("Could not authenticate using provided credentials")
                 identities.append(identity)

@@ -62,7 +62,7 @@ async def run_lowstate(
             identities.append(await identify(chunk))
         chunks = await validate(context, chunks, offload)
         for identity, chunk in zip(identities, chunks, strict=True):
-            await authorize(context, identity, [chunk])
+            await authorize(context.policies, identity, [chunk])
         results: list[Any] = []
         for identity, chunk in zip(identities, chunks, strict=True):
             results.extend(await _run_chunk(context, identity, chunk))

@@ -57,7 +57,7 @@ class MinionHandler(ResourceHandler):
         chunk = {"client": "local", "tgt": tgt, "fun": GRAINS_FUN}
         chunks = parse_lowstate(self.context, chunk)
         identity = await self.identify()
-        await authorize(self.context, identity, chunks)
+        await authorize(self.context.policies, identity, chunks)
         gateway = self.context.gateway
         found, missing = await gateway.targeted_grains(identity.token_data(), tgt)
         if missing:
@@ -141,10 +141,10 @@ class KeysHandler(KeyHandler):
         parse_lowstate(self.context, chunk)
         identity = await self._body_identity(body)
         try:
-            await authorize(self.context, identity, [chunk])
+            await authorize(self.context.policies, identity, [chunk])
             if options["force"]:  # replacing an accepted key deletes it: that right too
                 delete = {"client": "wheel", "fun": "key.delete", "match": mid}
-                await authorize(self.context, identity, [delete])
+                await authorize(self.context.policies, identity, [delete])
             keys = await self.context.gateway.gen_accept(mid, options["keysize"], options["force"])
         finally:
             if identity.ephemeral:

@@ -99,7 +99,7 @@ class StreamSocket(EventSocket):
             raise BadRequest("already authenticated")
         token = msg.get("token")
         identity = await authenticate(
-            self.context, Credentials(token=str(token or ""), source="message")
+            self.context.authenticators, Credentials(token=str(token or ""), source="message")
         )
         if identity is None:
             self.close(CLOSE_POLICY, "authentication failed")

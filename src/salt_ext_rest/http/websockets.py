@@ -100,7 +100,7 @@ class EventSocket(tornado.websocket.WebSocketHandler):
         if refusal:
             self._refuse(Forbidden(refusal))
             return
-        identity = await authenticate(self.context, credentials)
+        identity = await authenticate(self.context.authenticators, credentials)
         if identity is None and self.requires_credentials():
             self._refuse(Unauthorized("No valid credentials"))
             return
@@ -188,7 +188,7 @@ class EventSocket(tornado.websocket.WebSocketHandler):
 
     async def open_stream(self, event_filter: EventFilter, fmt: str, resume: str | None) -> Stream:
         assert self.identity is not None
-        view = getattr(self.context, "view", None)
+        view = self.context.view
         if fmt == "formatted" and view is not None:
             return await view.open_stream(self.identity, event_filter)
         formatter = formatter_for(self.context, fmt, "raw")
