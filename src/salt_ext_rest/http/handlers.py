@@ -9,8 +9,9 @@ from salt_ext_rest.auth.backends import authenticate
 from salt_ext_rest.auth.identity import Credentials, Identity
 from salt_ext_rest.errors import Forbidden, PayloadTooLarge, Unauthorized
 from salt_ext_rest.http import origin
-from salt_ext_rest.http.base import COOKIE, ApiHandler, cookie_path
-from salt_ext_rest.http.lowstate_run import precheck, run_lowstate
+from salt_ext_rest.http.base import ApiHandler, cookie_path
+from salt_ext_rest.http.credentials import COOKIE
+from salt_ext_rest.http.lowstate_run import as_caller, precheck, run_lowstate
 from salt_ext_rest.lowstate.chunks import as_chunks
 
 #: credential sets ``POST /token`` mints in one request
@@ -26,13 +27,9 @@ class RootHandler(ApiHandler):
         precheck(self.context, data)
         identity = await self.identify()
         results = await run_lowstate(
-            self.context, as_chunks(data), lambda _chunk: _same(identity), self.large_body
+            self.context, as_chunks(data), as_caller(identity), self.large_body
         )
         self.send({"return": results})
-
-
-async def _same(identity: Identity) -> Identity:
-    return identity
 
 
 def credentials_from(data: Any) -> Credentials:

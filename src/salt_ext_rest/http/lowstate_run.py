@@ -24,6 +24,15 @@ Identify = Callable[[dict[str, Any]], Awaitable[Identity]]
 OFFLOOP_CHUNKS = 16
 
 
+def as_caller(identity: Identity) -> Identify:
+    """The :data:`Identify` of a request whose chunks all run as one caller."""
+
+    async def same(_chunk: dict[str, Any]) -> Identity:
+        return identity
+
+    return same
+
+
 def precheck(context: ApiContext, data: Any, client: str | None = None) -> None:
     """Before authentication: at most ``max_lowstate_chunks`` chunks (413), and each
     ``client`` named (or ``client``, when the route forces one) known and enabled (400)."""

@@ -26,7 +26,7 @@ from salt_ext_rest.backend.minion_cache import FUN as GRAINS_FUN
 from salt_ext_rest.errors import BadRequest, Conflict, Unauthorized
 from salt_ext_rest.http import render
 from salt_ext_rest.http.base import ApiHandler
-from salt_ext_rest.http.lowstate_run import parse_lowstate, precheck, run_lowstate
+from salt_ext_rest.http.lowstate_run import as_caller, parse_lowstate, precheck, run_lowstate
 from salt_ext_rest.lowstate.chunks import CREDENTIAL_KEYS, as_chunks
 
 JID_PATTERN = r"[0-9A-Za-z_.-]+"
@@ -39,12 +39,8 @@ class ResourceHandler(ApiHandler):
         """Validate one chunk, authenticate the caller, run it; its result."""
         chunks = parse_lowstate(self.context, chunk)
         identity = await self.identify()
-        (result,) = await run_lowstate(self.context, chunks, lambda _chunk: _same(identity))
+        (result,) = await run_lowstate(self.context, chunks, as_caller(identity))
         return result
-
-
-async def _same(identity: Identity) -> Identity:
-    return identity
 
 
 class MinionHandler(ResourceHandler):
@@ -62,7 +58,7 @@ class MinionHandler(ResourceHandler):
         found, missing = await gateway.targeted_grains(identity.token_data(), tgt)
         if missing:
             live = {"client": "local", "tgt": missing, "tgt_type": "list", "fun": GRAINS_FUN}
-            (returns,) = await run_lowstate(self.context, [live], lambda _c: _same(identity))
+            (returns,) = await run_lowstate(self.context, [live], as_caller(identity))
             found.update(returns or {})
         self.send({"return": [dict(sorted(found.items()))]})
 
@@ -78,9 +74,7 @@ class MinionsHandler(MinionHandler):
         precheck(self.context, data, client="local_async")
         identity = await self.identify()
         chunks = [{**chunk, "client": "local_async"} for chunk in as_chunks(data)]
-        results = await run_lowstate(
-            self.context, chunks, lambda _c: _same(identity), self.large_body
-        )
+        results = await run_lowstate(self.context, chunks, as_caller(identity), self.large_body)
         prefix = self.context.config.root_prefix.rstrip("/")
         links = [
             {"href": f"{prefix}/jobs/{result['jid']}"}

@@ -33,7 +33,7 @@ from salt_ext_rest.events.model import BusEvent
 from salt_ext_rest.events.service import Stream, formatter_for, open_stream
 from salt_ext_rest.events.subscription import StreamClosed
 from salt_ext_rest.http import origin
-from salt_ext_rest.http.base import COOKIE
+from salt_ext_rest.http.credentials import COOKIE, from_request
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +85,7 @@ class EventSocket(tornado.websocket.WebSocketHandler):
         return f"Origin {claimed!r} is not allowed"
 
     def credentials(self, path_token: str | None) -> Credentials:
-        if path_token:
-            return Credentials(token=path_token, source="url")
-        header = self.request.headers.get("X-Auth-Token")
-        if header:
-            return Credentials(token=header.strip(), source="header")
-        cookie = self.get_cookie(COOKIE)
-        return Credentials(token=cookie, source="cookie") if cookie else Credentials()
+        return from_request(self.request, self.get_cookie(COOKIE), path_token)
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         token = args[0] if args else None
