@@ -17,7 +17,6 @@ from salt_ext_rest.backend.gateway import SaltGateway
 from salt_ext_rest.config import ConfigError, RestConfig
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.events.bus import EventBus
-from salt_ext_rest.events.formatted import FormattedView
 from salt_ext_rest.events.redact import Redactor
 from salt_ext_rest.lowstate.validation import LowstateValidator
 from salt_ext_rest.plugins.manager import make_plugin_manager
@@ -40,6 +39,12 @@ def build_context(
         gateway=gateway,
         dispatcher=Dispatcher(gateway),
         token_format=TokenFormat(opts.get("hash_type")),
+        bus=EventBus(
+            opts,
+            config.event_replay_size,
+            config.event_queue_size,
+            Redactor(config.event_redact_keys),
+        ),
     )
     hook = context.pm.hook
     context.authenticators = [
@@ -70,22 +75,19 @@ def check_plugins(opts: dict[str, Any], config: RestConfig) -> None:
 
 
 def start_streams(context: ApiContext) -> None:
-    """Subscribe to the master's event bus and start the formatted view (on the loop)."""
-    config = context.config
-    if context.bus is None:
-        redactor = Redactor(config.event_redact_keys)
-        context.bus = EventBus(
-            context.opts, config.event_replay_size, config.event_queue_size, redactor
-        )
-        context.bus.start()
-    if context.view is None:
-        context.view = FormattedView(context)
-        context.view.start()
+    """Subscribe to the master's event bus, then start the stateful formatters (the
+    formatted view): those with a ``start()`` (on the running loop)."""
+    context.bus.start()
+    for formatter in context.formatters.values():
+        start = getattr(formatter, "start", None)
+        if callable(start):
+            start()
 
 
 async def stop_streams(context: ApiContext) -> None:
-    """End every stream and the bus subscription (graceful shutdown)."""
-    if context.view is not None:
-        await context.view.stop()
-    if context.bus is not None:
-        await context.bus.stop()
+    """End every stream, the stateful formatters' (``await stop()``) first, then the bus."""
+    for formatter in context.formatters.values():
+        stop = getattr(formatter, "stop", None)
+        if callable(stop):
+            await stop()
+    await context.bus.stop()

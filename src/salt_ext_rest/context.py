@@ -20,7 +20,6 @@ from salt_ext_rest.backend.gateway import SaltGateway
 from salt_ext_rest.config import RestConfig
 from salt_ext_rest.errors import RestError
 from salt_ext_rest.events.bus import EventBus
-from salt_ext_rest.events.formatted import FormattedView
 from salt_ext_rest.events.formatters import EventFormatter
 from salt_ext_rest.events.visibility import VisibilityPolicy
 from salt_ext_rest.lowstate.validation import LowstateValidator
@@ -36,14 +35,13 @@ class ApiContext:
     gateway: SaltGateway
     dispatcher: Dispatcher
     token_format: TokenFormat
+    bus: EventBus
     started: float = field(default_factory=time.time)
     authenticators: list[Authenticator] = field(default_factory=list)
     policies: list[Policy] = field(default_factory=list)
     validator: LowstateValidator | None = None
     formatters: dict[str, EventFormatter] = field(default_factory=dict)
     visibility: dict[str, VisibilityPolicy] = field(default_factory=dict)
-    bus: EventBus | None = None
-    view: FormattedView | None = None
 
     @property
     def enabled_clients(self) -> list[str]:

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from salt_ext_rest.auth.identity import Identity
-from salt_ext_rest.errors import ServiceUnavailable
 from salt_ext_rest.events.bus import NOTICE_PREFIX
 from salt_ext_rest.events.filters import EventFilter
 from salt_ext_rest.events.formatted_model import Change
@@ -71,6 +70,15 @@ def job_timeout(context: StreamContext) -> float:
 
 
 class FormattedView:
+    """The ``formatted`` event format: a stateful formatter that serves its own streams.
+
+    Registered through ``rest_event_formatters`` like every format; the server starts
+    it with the event bus (``start``) and stops it on shutdown (``stop``).
+    """
+
+    name = FormattedFormatter.name
+    media_type = FormattedFormatter.media_type
+
     def __init__(self, context: StreamContext) -> None:
         self.context = context
         self.state = ViewState(context.config.formatted_job_history, job_timeout(context))
@@ -84,7 +92,6 @@ class FormattedView:
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> None:
         """Follow the bus, load the accepted minions, expire overdue jobs (on the loop)."""
-        assert self.context.bus is not None
         tap = self.context.bus.subscribe(None, self._on_event)
         self._spawn(self._follow(tap))
         self._spawn(self._load())
@@ -112,7 +119,6 @@ class FormattedView:
         matcher (which then declines it), so the tap's queue only ever holds notices
         and cannot overflow. After a bus reconnect the minions are re-read."""
         bus = self.context.bus
-        assert bus is not None
         while True:
             try:
                 while True:
@@ -188,17 +194,20 @@ class FormattedView:
                 elif message is not None:
                     viewer.subscription.push(view_event(message))
 
+    def format(self, event: BusEvent) -> str | None:
+        return FormattedFormatter().format(event)
+
     async def open_stream(
-        self, identity: Identity, event_filter: EventFilter, suffix: str = "\n\n"
+        self, identity: Identity, event_filter: EventFilter, transport: str = "websocket"
     ) -> Stream:
         """A stream of the view for ``identity``: snapshot first, then changes.
 
         ``event_filter`` and the visibility policy apply to each job's
         ``salt/job/<jid>/new`` event and to ``salt/minion/<id>/start`` for a minion.
+        Over SSE a message is one ``data:`` line; over WebSockets it ends with a blank
+        line, as rest_tornado's did.
         """
         context = self.context
-        if context.bus is None:
-            raise ServiceUnavailable("The event stream is not available")
         policy = context.visibility[context.config.event_visibility]
         visible = await policy.prepare(identity)
         with contextlib.suppress(asyncio.TimeoutError):
@@ -211,6 +220,7 @@ class FormattedView:
         sub.push(view_event(jobs))
         context.bus.subscriptions.add(sub)
         self.viewers.append(viewer)
+        suffix = "" if transport == "sse" else "\n\n"
         stream = Stream(context, sub, FormattedFormatter(suffix))
         stream.guard = asyncio.get_running_loop().create_task(_guard(context, sub, identity))
         return stream

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from salt_ext_rest.auth.identity import Identity
-from salt_ext_rest.errors import BadRequest, ServiceUnavailable
+from salt_ext_rest.errors import BadRequest
 from salt_ext_rest.events.filters import EventFilter
 from salt_ext_rest.events.formatters import EventFormatter
 from salt_ext_rest.events.subscription import Subscription
@@ -27,7 +27,7 @@ class StreamContext(Services, Protocol):
     """What opening a stream needs: the services, the bus, visibility policies and formatters."""
 
     @property
-    def bus(self) -> EventBus | None: ...
+    def bus(self) -> EventBus: ...
 
     @property
     def visibility(self) -> Mapping[str, VisibilityPolicy]: ...
@@ -49,8 +49,7 @@ class Stream:
         if self.guard is not None:
             self.guard.cancel()
         self.subscription.close("client closed the stream")
-        if self.context.bus is not None:
-            self.context.bus.unsubscribe(self.subscription)
+        self.context.bus.unsubscribe(self.subscription)
 
 
 def formatter_for(context: StreamContext, name: str | None, default: str) -> EventFormatter:
@@ -67,9 +66,14 @@ async def open_stream(
     event_filter: EventFilter,
     formatter: EventFormatter,
     last_id: str | None = None,
+    transport: str = "websocket",
 ) -> Stream:
-    if context.bus is None:
-        raise ServiceUnavailable("The event stream is not available")
+    """A stream of the bus for ``identity``, or the stream of a stateful formatter
+    (one with ``open_stream``, such as the formatted view), which serves its own."""
+    serve = getattr(formatter, "open_stream", None)
+    if serve is not None:
+        stream: Stream = await serve(identity, event_filter, transport)
+        return stream
     policy = context.visibility[context.config.event_visibility]
     visible = await policy.prepare(identity)
 

@@ -101,8 +101,7 @@ class LogoutHandler(ApiHandler):
     async def post(self) -> None:
         identity = await self.identify()
         await self.context.gateway.revoke_token(identity.token)
-        if self.context.bus is not None:
-            self.context.bus.close_token(identity.token, "logged out")
+        self.context.bus.close_token(identity.token, "logged out")
         self.clear_cookie(COOKIE, path=cookie_path(self.context.config))
         self.send({"return": "Your token has been cleared"})
 

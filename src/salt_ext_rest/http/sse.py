@@ -55,15 +55,14 @@ class EventsHandler(ApiHandler):
     async def _serve(self, identity: Identity) -> None:
         event_filter = EventFilter.from_query(self.request.arguments)
         fmt = self.get_query_argument("format", None)
-        if fmt == "formatted" and self.context.view is not None:
-            # the minions/jobs view: a snapshot on every (re)connect, no resume ids
-            stream = await self.context.view.open_stream(identity, event_filter, suffix="")
-        else:
-            formatter = formatter_for(self.context, fmt, "raw")
-            last_id = self.request.headers.get("Last-Event-ID") or self.get_query_argument(
-                "last_event_id", None
-            )
-            stream = await open_stream(self.context, identity, event_filter, formatter, last_id)
+        formatter = formatter_for(self.context, fmt, "raw")
+        last_id = self.request.headers.get("Last-Event-ID") or self.get_query_argument(
+            "last_event_id", None
+        )
+        # (the formatted view ignores last_id: a snapshot on every (re)connect)
+        stream = await open_stream(
+            self.context, identity, event_filter, formatter, last_id, transport="sse"
+        )
         self._stream = stream
         try:
             await self._pump(stream)

@@ -182,9 +182,6 @@ class EventSocket(tornado.websocket.WebSocketHandler):
 
     async def open_stream(self, event_filter: EventFilter, fmt: str, resume: str | None) -> Stream:
         assert self.identity is not None
-        view = self.context.view
-        if fmt == "formatted" and view is not None:
-            return await view.open_stream(self.identity, event_filter)
         formatter = formatter_for(self.context, fmt, "raw")
         return await open_stream(self.context, self.identity, event_filter, formatter, resume)
 

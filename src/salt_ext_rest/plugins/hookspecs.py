@@ -69,7 +69,10 @@ def rest_event_formatters(context: Services) -> Sequence[EventFormatter]:
 
     A stream chooses its formatter by name (``?format=`` or the ``format`` of a
     ``subscribe`` message); ``None`` skips an event. Event data is already redacted.
-    Built-ins: ``raw``, ``sse``, ``cloudevents`` (and the stateful ``formatted`` view).
+    Built-ins: ``raw``, ``sse``, ``cloudevents`` and ``formatted``. A stateful
+    formatter (``formatted``, the minions/jobs view) also has ``start()`` and
+    ``async stop()``, called with the event bus's, and ``async open_stream(identity,
+    event_filter, transport)`` to serve its streams itself.
     """
 
 
