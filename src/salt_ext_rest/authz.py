@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from salt_ext_rest.acl import is_unrestricted
 from salt_ext_rest.auth.identity import Identity
+from salt_ext_rest.backend.acl import is_unrestricted
 from salt_ext_rest.errors import Forbidden
 
 if TYPE_CHECKING:

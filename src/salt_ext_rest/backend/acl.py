@@ -1,13 +1,18 @@
-"""Every check of a caller's eauth ACL that asks Salt, in one place.
+"""Every check of a caller's eauth ACL, in one place.
 
-Salt's own functions decide (:class:`~salt.utils.minions.CkMinions`,
-:class:`~salt.acl.PublisherACL`, ``LoadAuth.get_auth_list``), so rest_ext allows
-exactly what Salt's master would. The functions taking a gateway block and run on
-its executor; the ACL itself is read fresh from the master's configuration.
+:func:`is_unrestricted` reads an ACL without Salt: a caller with unrestricted
+permissions may do anything through Salt already, so the extra limits rest_ext puts
+on restricted callers (a caller-chosen ``jid``, the event streams' visibility rules)
+do not apply to them. For everything else Salt's own functions decide
+(:class:`~salt.utils.minions.CkMinions`, :class:`~salt.acl.PublisherACL`,
+``LoadAuth.get_auth_list``), so rest_ext allows exactly what Salt's master would.
+The functions taking a gateway block and run on its executor; the ACL itself is read
+fresh from the master's configuration.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 import salt.acl
@@ -19,6 +24,43 @@ from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.backend import callargs
 from salt_ext_rest.backend.minion_cache import FUN as GRAINS_FUN
 from salt_ext_rest.errors import Forbidden
+
+#: a function or target pattern that matches everything
+EVERYTHING = ("*", ".*")
+#: the three kinds of rights an unrestricted ACL holds, and how each may be written
+_KINDS = {
+    "functions": EVERYTHING,
+    "@runner": ("@runner", "@runners"),
+    "@wheel": ("@wheel", "@wheels"),
+}
+
+
+def _all_of(value: Any) -> bool:
+    """``'.*'``, or a list naming ``'.*'`` (argument restrictions are dicts: not all)."""
+    values = value if isinstance(value, list) else [value]
+    return any(v in EVERYTHING for v in values)
+
+
+def _kind(entry: Any) -> str | None:
+    """The kind of right ``entry`` grants without restriction, or ``None``."""
+    if isinstance(entry, dict) and len(entry) == 1:
+        ((key, value),) = entry.items()
+        entry = key if _all_of(value) else None
+    for kind, names in _KINDS.items():
+        if entry in names:
+            return kind
+    return None
+
+
+def is_unrestricted(auth_list: Iterable[Any] | None) -> bool:
+    """Does the ACL allow every function on every minion, every runner and every wheel?
+
+    That is: a ``'.*'`` (or ``'*'``) entry, or a ``{'*' or '.*': ['.*']}`` target entry;
+    and ``'@runner'`` and ``'@wheel'`` (or ``'@runners'``, ``'@wheels'``), bare or as
+    ``{'@runner': ['.*']}``; none with argument restrictions. SaltGUI's usual admin
+    ACL, ``['.*', '@runner', '@wheel', '@jobs']``, qualifies.
+    """
+    return {_kind(entry) for entry in auth_list or ()} >= set(_KINDS)
 
 
 class SaltGateway(Protocol):

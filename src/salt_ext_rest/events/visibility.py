@@ -1,8 +1,8 @@
 """Which events a caller may see.
 
 ``acl`` (the default): a caller with unrestricted permissions (see
-:func:`salt_ext_rest.acl.is_unrestricted`) sees every event. Any other caller sees job events
-(``salt/job``, ``salt/run``, ``salt/wheel``) of functions and targets its eauth ACL
+:func:`salt_ext_rest.backend.acl.is_unrestricted`) sees every event. Any other caller
+sees job events (``salt/job``, ``salt/run``, ``salt/wheel``) of functions and targets its eauth ACL
 allows, or of its own jobs; every other event (``salt/auth``, ``salt/key``, minion
 starts, hooks, beacons, custom tags) only when its tag matches a glob that
 ``event_visibility_tags`` lists for the caller's eauth backend and user name (or
@@ -22,9 +22,8 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from salt_ext_rest.acl import is_unrestricted
 from salt_ext_rest.auth.identity import Identity
-from salt_ext_rest.backend.acl import expr_match
+from salt_ext_rest.backend.acl import expr_match, is_unrestricted
 from salt_ext_rest.events.model import BusEvent
 
 if TYPE_CHECKING:
