@@ -2,11 +2,11 @@
 
 ``acl`` (the default): a caller with unrestricted permissions (see
 :func:`salt_ext_rest.backend.acl.is_unrestricted`) sees every event. Any other caller
-sees job events (``salt/job``, ``salt/run``, ``salt/wheel``) of functions and targets its eauth ACL
-allows, or of its own jobs; every other event (``salt/auth``, ``salt/key``, minion
-starts, hooks, beacons, custom tags) only when its tag matches a glob that
-``event_visibility_tags`` lists for the caller's eauth backend and user name (or
-``group%``, or ``*``). ``all`` shows every event to every authenticated caller.
+sees job events (``salt/job``, ``salt/run``, ``salt/wheel``) of functions and targets
+its eauth ACL allows, or of its own jobs; every other event (``salt/auth``,
+``salt/key``, minion starts, hooks, beacons, custom tags) only when its tag matches a
+glob that ``event_visibility_tags`` lists for the caller's eauth backend and user name
+(or ``group%``, or ``*``). ``all`` shows every event to every authenticated caller.
 Stream notices always pass.
 
 A policy is asked once per stream (``prepare``, which may do blocking work on the
