@@ -95,3 +95,23 @@ def test_no_module_is_over_300_lines():
         if lines > MAX_LINES:
             long[path.relative_to(PACKAGE).as_posix()] = lines
     assert long == {}
+
+
+def test_plugin_facing_names_resolve_from_salt_ext_rest_plugins():
+    import salt_ext_rest.plugins as plugins
+
+    resolved = {name: getattr(plugins, name) for name in plugins.__all__}
+    assert resolved["Forbidden"].status == 403
+    assert {"hookimpl", "ApiHandler", "BusEvent", "Identity", "RestError"} <= set(resolved)
+
+
+def test_the_example_plugin_imports_only_salt_ext_rest_plugins():
+    root = pathlib.Path(__file__).parents[1] / "plugin_example" / "src"
+    modules = set()
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                modules.add(node.module)
+            elif isinstance(node, ast.Import):
+                modules.update(alias.name for alias in node.names)
+    assert {m for m in modules if m.startswith("salt_ext_rest")} == {"salt_ext_rest.plugins"}
