@@ -256,7 +256,7 @@ def write(out: Path, records: list[dict], env: dict, notes: list[str]) -> str:
             "<= 100 ms. 'peak deliveries/s': events x subscribers per second, first fire to "
             "last delivery, best step.",
             markdown(fan),
-            "## Targets (issue 5)",
+            "## Targets",
             markdown(trows),
             "## Notes",
             "\n".join(f"- {n}" for n in notes) or "- none",

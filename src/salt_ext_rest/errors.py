@@ -92,6 +92,14 @@ _AUTH_ERRORS = (
 )
 
 
+def refused_after_login(exc: BaseException, name: str) -> Forbidden | None:
+    """Salt refusing a job of a caller rest_ext has already authenticated: that is the
+    caller's ACL speaking (403), not a failed login; ``None`` for any other error."""
+    if isinstance(exc, (*_AUTH_ERRORS, salt.exceptions.AuthorizationError)):
+        return Forbidden(f"User {name!r} is not authorized for this request")
+    return None
+
+
 def from_salt_exception(exc: BaseException) -> RestError | None:
     """Map a Salt exception to a :class:`RestError`; ``None`` when it is not Salt's."""
     if isinstance(exc, _AUTH_ERRORS):

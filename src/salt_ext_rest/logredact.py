@@ -1,4 +1,4 @@
-"""Keep tokens out of every log line the API process writes (REFERENCE.md S8).
+"""Keep tokens out of every log line the API process writes.
 
 Salt's own code logs token values in some paths (for example when it drops an
 expired token); a filter on the process's log handlers rewrites any Salt-token-like

@@ -15,8 +15,8 @@ import tornado.httpserver
 import tornado.netutil
 
 from salt_ext_rest import logfiles, logredact, workers
+from salt_ext_rest.assembly import build_context, start_streams, stop_streams
 from salt_ext_rest.config import RestConfig, inactive_keys, load_config
-from salt_ext_rest.context import ApiContext
 from salt_ext_rest.http.app import make_app
 
 log = logging.getLogger(__name__)
@@ -75,9 +75,8 @@ def serve(opts: dict[str, Any]) -> None:
 
 
 async def _serve(opts: dict[str, Any], config: RestConfig, sockets: list, tls: Any) -> None:
-    context = ApiContext.build(opts, config)
-    context.start_events()
-    context.start_view()
+    context = build_context(opts, config)
+    start_streams(context)
     app = make_app(context)
     server = tornado.httpserver.HTTPServer(
         app,
@@ -113,8 +112,5 @@ async def _serve(opts: dict[str, Any], config: RestConfig, sockets: list, tls: A
         await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_GRACE)
     except asyncio.TimeoutError:
         log.warning("rest_ext: connections still open after %ss; closing", SHUTDOWN_GRACE)
-    if context.view is not None:
-        await context.view.stop()
-    if context.bus is not None:
-        await context.bus.stop()
+    await stop_streams(context)
     context.close()

@@ -11,10 +11,10 @@ import time
 
 from tornado.testing import AsyncHTTPTestCase
 
+from salt_ext_rest.assembly import build_context
+from salt_ext_rest.backend.dispatch import Dispatcher
+from salt_ext_rest.backend.gateway import SaltGateway
 from salt_ext_rest.config import load_config
-from salt_ext_rest.context import ApiContext
-from salt_ext_rest.dispatch import Dispatcher
-from salt_ext_rest.gateway import SaltGateway
 from salt_ext_rest.http.app import make_app
 from salt_ext_rest.plugins.manager import make_plugin_manager
 
@@ -73,7 +73,7 @@ class HttpLayerTest(AsyncHTTPTestCase):
     def get_app(self):
         self.gateway = StandInGateway(OPTS)
         pm = make_plugin_manager(load_entry_points=False)
-        self.context = ApiContext.build(OPTS, load_config(OPTS), pm=pm, gateway=self.gateway)
+        self.context = build_context(OPTS, load_config(OPTS), pm=pm, gateway=self.gateway)
         return make_app(self.context)
 
     def request(self, path, method="GET", body=None, headers=None):

@@ -6,8 +6,8 @@ import json
 from tornado.testing import AsyncHTTPTestCase, gen_test
 from tornado.websocket import websocket_connect
 
+from salt_ext_rest.assembly import build_context
 from salt_ext_rest.config import load_config
-from salt_ext_rest.context import ApiContext
 from salt_ext_rest.events.bus import EventBus
 from salt_ext_rest.http.app import make_app
 from salt_ext_rest.plugins.manager import make_plugin_manager
@@ -22,7 +22,7 @@ class StreamTest(AsyncHTTPTestCase):
     def get_app(self):
         self.gateway = StandInGateway(WS_OPTS)
         pm = make_plugin_manager(load_entry_points=False)
-        self.context = ApiContext.build(WS_OPTS, load_config(WS_OPTS), pm=pm, gateway=self.gateway)
+        self.context = build_context(WS_OPTS, load_config(WS_OPTS), pm=pm, gateway=self.gateway)
         self.context.bus = EventBus(WS_OPTS)  # not started: the test publishes
         return make_app(self.context)
 

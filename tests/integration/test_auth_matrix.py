@@ -1,4 +1,4 @@
-"""Every client × every kind of bad credential → 401, and nothing runs (REFERENCE.md S1, R4).
+"""Every client × every kind of bad credential → 401, and nothing runs.
 
 Each chunk would leave a marker file if it ran: ``file.touch`` on a minion for the
 local clients, ``salt.cmd file.touch`` on the master for runners, ``file_roots.write``

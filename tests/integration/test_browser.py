@@ -1,4 +1,4 @@
-"""A single-page app in a real browser, deployed as on rest_cherrypy (issue 3).
+"""A single-page app in a real browser, deployed as on rest_cherrypy.
 
 Headless Chromium (Debian's ``/usr/bin/chromium``, driven by Playwright) loads the
 small app in ``tests/browser_app/`` from a salt-api configured like a SaltGUI

@@ -1,4 +1,5 @@
-"""The rest_cherrypy contract (REFERENCE.md R1–R4, R8, R10, R14) through a real salt-api."""
+"""The rest_cherrypy contract (lowstate, login, token, run, result shapes, formats)
+through a real salt-api."""
 
 import time
 
@@ -171,7 +172,7 @@ def test_local_timeout_and_missing_minions(api):
 
 
 def test_local_waits_past_gather_job_timeout(api):
-    # rest_tornado gave up after gather_job_timeout (10 s) and returned {} (REFERENCE.md C1).
+    # rest_tornado gave up after gather_job_timeout (10 s) and returned {}.
     chunk = {**PING, "fun": "test.sleep", "arg": [12], "timeout": 30}
     started = time.monotonic()
     assert api.run(chunk) == [dict.fromkeys(MINIONS, True)]

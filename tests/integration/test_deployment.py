@@ -1,5 +1,5 @@
-"""Deployment options through a real salt-api: static app (R12), root_prefix, CORS (S7),
-TLS with a chain and Secure cookies (S12), request body limit (S15), log files (S8)."""
+"""Deployment options through a real salt-api: static app, root_prefix, CORS,
+TLS with a chain and Secure cookies, request body limit, log files without tokens."""
 
 import http.client
 import json

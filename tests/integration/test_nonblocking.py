@@ -1,4 +1,4 @@
-"""eauth never runs on the IOLoop (REFERENCE.md S11)."""
+"""eauth never runs on the IOLoop."""
 
 import threading
 import time

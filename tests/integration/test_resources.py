@@ -1,4 +1,4 @@
-"""/minions, /jobs, /keys with rest_cherrypy's shapes (REFERENCE.md R9) through a real salt-api."""
+"""/minions, /jobs, /keys with rest_cherrypy's shapes through a real salt-api."""
 
 import io
 import tarfile

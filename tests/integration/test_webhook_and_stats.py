@@ -1,4 +1,4 @@
-"""POST /hook (R11, S4) and GET /stats (R6) through a real salt-api."""
+"""POST /hook and GET /stats through a real salt-api."""
 
 import json
 import os

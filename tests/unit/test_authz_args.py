@@ -6,8 +6,8 @@ import pytest
 import salt.config
 import salt.exceptions
 
-from salt_ext_rest import callargs
-from salt_ext_rest.acl import is_unrestricted
+from salt_ext_rest.backend import callargs
+from salt_ext_rest.backend.acl import is_unrestricted
 from salt_ext_rest.errors import BadRequest
 
 

@@ -8,7 +8,7 @@ import time
 import pytest
 import salt.config
 
-from salt_ext_rest.events.firer import ON_LOOP, EventFirer
+from salt_ext_rest.backend.firer import ON_LOOP, EventFirer
 
 
 def opts(tmp_path):

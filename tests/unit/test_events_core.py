@@ -5,6 +5,7 @@ import types
 import pytest
 
 from salt_ext_rest.auth.identity import Identity
+from salt_ext_rest.backend.acl import expand_targets
 from salt_ext_rest.config import RestConfig
 from salt_ext_rest.events.bus import NOTICE_PREFIX, EventBus
 from salt_ext_rest.events.filters import EventFilter
@@ -15,7 +16,6 @@ from salt_ext_rest.events.visibility import (
     GRAINS,
     ID_ONLY,
     Restricted,
-    expand_targets,
     tag_globs,
 )
 

@@ -1,4 +1,4 @@
-from salt_ext_rest.auth.loader_misses import KnownMisses
+from salt_ext_rest.backend.loader_misses import KnownMisses
 
 
 class Loader(dict):

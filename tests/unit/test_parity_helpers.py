@@ -5,8 +5,8 @@ import tarfile
 
 import pytest
 
-from salt_ext_rest import grains_cache as grains
-from salt_ext_rest import keygen
+from salt_ext_rest.backend import keygen
+from salt_ext_rest.backend import minion_cache as grains
 from salt_ext_rest.config import load_config
 from salt_ext_rest.http import cors, static, webhook
 

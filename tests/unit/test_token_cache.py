@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from salt_ext_rest.auth.token_cache import TokenCache
+from salt_ext_rest.backend.token_cache import TokenCache
 
 
 class Store:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from salt_ext_rest.auth.identity import Credentials, Identity
+from salt_ext_rest.auth.identity import Authenticator, Credentials, Identity
 from salt_ext_rest.auth.throttle import LoginThrottle, TokenBuckets
 from salt_ext_rest.errors import Forbidden, TooManyRequests
 
 if TYPE_CHECKING:
-    from salt_ext_rest.context import ApiContext
+    from salt_ext_rest.services import Services
 
 
 class SaltTokenAuthenticator:
@@ -23,7 +24,7 @@ class SaltTokenAuthenticator:
 
     name = "salt-token"
 
-    def __init__(self, context: ApiContext) -> None:
+    def __init__(self, context: Services) -> None:
         self.context = context
 
     async def authenticate(self, credentials: Credentials) -> Identity | None:
@@ -48,7 +49,7 @@ class SaltEauthAuthenticator:
 
     name = "salt-eauth"
 
-    def __init__(self, context: ApiContext) -> None:
+    def __init__(self, context: Services) -> None:
         self.context = context
         self._inflight = 0
         config = context.config
@@ -85,9 +86,11 @@ class SaltEauthAuthenticator:
         return Identity.from_token_data(tdata, backend=self.name)
 
 
-async def authenticate(context: ApiContext, credentials: Credentials) -> Identity | None:
+async def authenticate(
+    authenticators: Sequence[Authenticator], credentials: Credentials
+) -> Identity | None:
     """Ask each authenticator in turn (plugins first, built-ins last)."""
-    for authenticator in context.authenticators:
+    for authenticator in authenticators:
         identity = await authenticator.authenticate(credentials)
         if identity is not None:
             return identity

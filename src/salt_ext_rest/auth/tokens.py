@@ -1,12 +1,12 @@
-"""Salt token format: checked before any token-store lookup (a path-like value never
-reaches the store; see REFERENCE.md S1)."""
+"""Salt token format: checked before any token-store lookup, so a path-like value
+(``../../etc/x``) never reaches Salt's file-based token store."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 
-from salt.config import DEFAULT_HASH_TYPE
+from salt_ext_rest.backend.saltutils import DEFAULT_HASH_TYPE
 
 
 def token_pattern(hash_type: str | None) -> re.Pattern[str]:

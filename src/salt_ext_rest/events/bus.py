@@ -18,12 +18,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import salt.transport.base
-import salt.utils.event
-
 from salt_ext_rest.auth.identity import Identity
+from salt_ext_rest.backend.bus_client import master_subscriber, unpack
+from salt_ext_rest.events.model import BusEvent
 from salt_ext_rest.events.redact import redact
-from salt_ext_rest.events.subscription import BusEvent, Matcher, Subscription
+from salt_ext_rest.events.subscription import Matcher, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +80,7 @@ class EventBus:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        self._client = salt.transport.base.ipc_publish_client("master", self.opts, io_loop=loop)
+        self._client = master_subscriber(self.opts, loop)
         await self._client.connect(
             connect_callback=self._on_connect, disconnect_callback=self._on_disconnect
         )
@@ -105,7 +104,7 @@ class EventBus:
     # -- fan-out -------------------------------------------------------------------
     def _publish_raw(self, raw: bytes) -> None:
         try:
-            tag, data = salt.utils.event.SaltEvent.unpack(raw)
+            tag, data = unpack(raw)
         except Exception:  # a malformed event must never stop the bus
             log.warning("rest_ext: dropped an event that could not be decoded")
             return

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from salt_ext_rest.errors import BadRequest
-from salt_ext_rest.events.subscription import BusEvent
+from salt_ext_rest.events.model import BusEvent
 
 MAX_VALUES = 64
 

@@ -1,13 +1,14 @@
-"""The formatted minions/jobs view (rest_tornado's ``/formatted_events``, R13).
+"""The formatted minions/jobs view (rest_tornado's ``/formatted_events``).
 
 One :class:`FormattedView` per worker process follows the event bus and keeps the
 state (:mod:`salt_ext_rest.events.formatted_state`). A stream first gets a snapshot,
 ``{"minions": {...}}`` then ``{"jobs": {...}}``, then only what changes, in the same
 shapes: partial messages (JSON merge patches keyed by minion id or jid).
 
-Unlike rest_tornado it never publishes a job nor blocks the loop (REFERENCE.md C5):
-grains come from the master's minion data cache, read on the gateway's executor.
-Job history is bounded and never re-sent whole (P7); odd events are skipped (C7).
+Unlike rest_tornado (which ran ``grains.items`` on every minion start), it never
+publishes a job nor blocks the loop: grains come from the master's minion data
+cache, read on the gateway's executor.
+Job history is bounded and never re-sent whole; events of unexpected shapes are skipped.
 """
 
 from __future__ import annotations
@@ -15,26 +16,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-import salt.cache
-import salt.key
+from typing import Any
 
 from salt_ext_rest.auth.identity import Identity
-from salt_ext_rest.errors import ServiceUnavailable
 from salt_ext_rest.events.bus import NOTICE_PREFIX
 from salt_ext_rest.events.filters import EventFilter
-from salt_ext_rest.events.formatted_state import Change, ViewState
+from salt_ext_rest.events.formatted_model import Change
+from salt_ext_rest.events.formatted_state import ViewState
 from salt_ext_rest.events.formatters import dumps
-from salt_ext_rest.events.service import Stream, _guard
-from salt_ext_rest.events.subscription import BusEvent, StreamClosed, Subscription
+from salt_ext_rest.events.model import BusEvent
+from salt_ext_rest.events.service import Stream, StreamContext, _guard
+from salt_ext_rest.events.subscription import StreamClosed, Subscription
 from salt_ext_rest.events.viewer import Viewer, ViewSubscription
-
-if TYPE_CHECKING:
-    from salt_ext_rest.context import ApiContext
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +61,7 @@ class FormattedFormatter:
         return (getattr(event, "text", "") or dumps(event.data)) + self.suffix
 
 
-def job_timeout(context: ApiContext) -> float:
+def job_timeout(context: StreamContext) -> float:
     """``formatted_job_timeout``, or (0) the master's ``timeout`` + ``gather_job_timeout``."""
     if context.config.formatted_job_timeout > 0:
         return float(context.config.formatted_job_timeout)
@@ -75,7 +70,16 @@ def job_timeout(context: ApiContext) -> float:
 
 
 class FormattedView:
-    def __init__(self, context: ApiContext) -> None:
+    """The ``formatted`` event format: a stateful formatter that serves its own streams.
+
+    Registered through ``rest_event_formatters`` like every format; the server starts
+    it with the event bus (``start``) and stops it on shutdown (``stop``).
+    """
+
+    name = FormattedFormatter.name
+    media_type = FormattedFormatter.media_type
+
+    def __init__(self, context: StreamContext) -> None:
         self.context = context
         self.state = ViewState(context.config.formatted_job_history, job_timeout(context))
         self.viewers: list[Viewer] = []
@@ -88,7 +92,6 @@ class FormattedView:
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> None:
         """Follow the bus, load the accepted minions, expire overdue jobs (on the loop)."""
-        assert self.context.bus is not None
         tap = self.context.bus.subscribe(None, self._on_event)
         self._spawn(self._follow(tap))
         self._spawn(self._load())
@@ -116,7 +119,6 @@ class FormattedView:
         matcher (which then declines it), so the tap's queue only ever holds notices
         and cannot overflow. After a bus reconnect the minions are re-read."""
         bus = self.context.bus
-        assert bus is not None
         while True:
             try:
                 while True:
@@ -138,13 +140,13 @@ class FormattedView:
             self._emit(update.changes)
             if update.grains:
                 self._want_grains(update.grains)
-        except Exception:  # never out of the processor (REFERENCE.md C7)
+        except Exception:  # an odd event must never stop the bus
             log.debug("rest_ext: formatted view: skipped event %r", event.tag, exc_info=True)
         return False
 
     async def _load(self) -> None:
         try:
-            accepted = await self.context.gateway.call(read_minions, self.context.opts)
+            accepted = await self.context.gateway.accepted_minions()
             self._emit(self.state.sync_minions(accepted))
         except Exception:
             log.warning("rest_ext: formatted view: could not read the accepted minions",
@@ -162,7 +164,7 @@ class FormattedView:
         while self._grains_wanted:
             mids, self._grains_wanted = sorted(self._grains_wanted), set()
             try:
-                found = await self.context.gateway.call(read_grains, self.context.opts, mids)
+                found = await self.context.gateway.cached_grains(mids)
             except Exception:
                 log.debug("rest_ext: formatted view: grains read failed", exc_info=True)
                 continue
@@ -192,17 +194,20 @@ class FormattedView:
                 elif message is not None:
                     viewer.subscription.push(view_event(message))
 
+    def format(self, event: BusEvent) -> str | None:
+        return FormattedFormatter().format(event)
+
     async def open_stream(
-        self, identity: Identity, event_filter: EventFilter, suffix: str = "\n\n"
+        self, identity: Identity, event_filter: EventFilter, transport: str = "websocket"
     ) -> Stream:
         """A stream of the view for ``identity``: snapshot first, then changes.
 
         ``event_filter`` and the visibility policy apply to each job's
         ``salt/job/<jid>/new`` event and to ``salt/minion/<id>/start`` for a minion.
+        Over SSE a message is one ``data:`` line; over WebSockets it ends with a blank
+        line, as rest_tornado's did.
         """
         context = self.context
-        if context.bus is None:
-            raise ServiceUnavailable("The event stream is not available")
         policy = context.visibility[context.config.event_visibility]
         visible = await policy.prepare(identity)
         with contextlib.suppress(asyncio.TimeoutError):
@@ -215,6 +220,7 @@ class FormattedView:
         sub.push(view_event(jobs))
         context.bus.subscriptions.add(sub)
         self.viewers.append(viewer)
+        suffix = "" if transport == "sse" else "\n\n"
         stream = Stream(context, sub, FormattedFormatter(suffix))
         stream.guard = asyncio.get_running_loop().create_task(_guard(context, sub, identity))
         return stream
@@ -223,45 +229,3 @@ class FormattedView:
 def view_event(message: dict[str, Any]) -> ViewEvent:
     kind = next(iter(message), "view")
     return ViewEvent("", TAG_PREFIX + kind, message, stamp=time.time(), text=dumps(message))
-
-
-# -- blocking reads (run on the gateway's executor) ----------------------------------
-_local = threading.local()
-
-
-def _cache(opts: dict[str, Any]) -> Any:
-    cached = getattr(_local, "cache", None)
-    if cached is None or cached[0] is not opts:
-        cached = _local.cache = (opts, salt.cache.factory(opts))
-    return cached[1]
-
-
-def _fetch(cache: Any, bank: str, key: str) -> dict[str, Any]:
-    try:
-        value = cache.fetch(bank, key)
-    except Exception:
-        log.debug("rest_ext: formatted view: cache fetch %s/%s failed", bank, key, exc_info=True)
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def read_grains(opts: dict[str, Any], mids: list[str]) -> dict[str, dict[str, Any]]:
-    """Cached grains per minion (Salt 3008's ``grains`` bank, else 3007's
-    ``minions/<id>`` ``data``); minions without cached grains are left out."""
-    if not opts.get("minion_data_cache", True):
-        return {}
-    cache, found = _cache(opts), {}
-    for mid in mids:
-        grains = _fetch(cache, "grains", mid) or _fetch(cache, f"minions/{mid}", "data").get(
-            "grains"
-        )
-        if isinstance(grains, dict) and grains:
-            found[mid] = grains
-    return found
-
-
-def read_minions(opts: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Accepted minion ids → cached grains (``{}`` when none are cached)."""
-    accepted = salt.key.get_key(opts).list_keys().get("minions", [])
-    grains = read_grains(opts, list(accepted))
-    return {mid: grains.get(mid, {}) for mid in accepted}

@@ -6,10 +6,10 @@ returns every change as a :class:`Change`: the message for subscribers, either
 who may see it. Messages after a stream's snapshot are partial: each is a JSON merge
 patch (RFC 7396) of the view, keyed by minion id or jid; ``null`` removes an entry.
 
-Nothing here trusts an event's shape (REFERENCE.md C7): a field of the wrong type
-makes the event (or that field) ignored, never an exception. Grains are not read
-here; the minions whose cached grains should be (re)read are listed in
-:attr:`Update.grains`.
+Nothing here trusts an event's shape (minions and ``event.send`` choose what they
+publish): a field of the wrong type makes the event (or that field) ignored, never
+an exception. Grains are not read here; the minions whose cached grains should be
+(re)read are listed in :attr:`Update.grains`.
 """
 
 from __future__ import annotations
@@ -17,81 +17,28 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from salt_ext_rest.events.subscription import BusEvent
+from salt_ext_rest.events.formatted_model import (
+    COMPLETE,
+    FIND_JOB,
+    KEY_GONE,
+    RUNNING,
+    SAME,
+    TIMED_OUT,
+    Change,
+    Job,
+    Update,
+    copy_job,
+    job_succeeded,
+    merge_patch,
+    minion_check,
+    names,
+    text,
+)
+from salt_ext_rest.events.model import BusEvent
 
 log = logging.getLogger(__name__)
-
-RUNNING, COMPLETE, TIMED_OUT = "running", "complete", "timed_out"
-# The master's "is this job still running?" polls: plumbing, not jobs of their own.
-FIND_JOB = "saltutil.find_job"
-# Key actions after which a minion is no longer accepted.
-KEY_GONE = frozenset({"delete", "reject", "pend"})
-_SAME = object()
-
-
-@dataclass(frozen=True)
-class Change:
-    """One message for subscribers, shown to those allowed to see ``check``."""
-
-    message: dict[str, Any]
-    check: BusEvent
-
-
-@dataclass
-class Update:
-    changes: list[Change] = field(default_factory=list)
-    grains: set[str] = field(default_factory=set)
-
-
-@dataclass
-class Job:
-    record: dict[str, Any]
-    check: BusEvent
-    pending: set[str]
-    deadline: float | None
-
-
-def minion_check(mid: str) -> BusEvent:
-    """The event standing for a minion entry when asking filters and visibility."""
-    return BusEvent("", f"salt/minion/{mid}/start", {"id": mid})
-
-
-def merge_patch(old: Any, new: Any) -> Any:
-    """The RFC 7396 merge patch turning ``old`` into ``new``; ``_SAME`` when equal."""
-    if not (isinstance(old, dict) and isinstance(new, dict)):
-        return _SAME if old == new else new
-    patch: dict[str, Any] = {key: None for key in old if key not in new}
-    for key, value in new.items():
-        sub = merge_patch(old[key], value) if key in old else value
-        if sub is not _SAME:
-            patch[key] = sub
-    return patch or _SAME
-
-
-def _names(value: Any) -> list[str] | None:
-    """The non-empty strings of a list, or ``None`` when ``value`` is not a list."""
-    if not isinstance(value, list | tuple):
-        return None
-    return [item for item in value if isinstance(item, str) and item]
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _success(data: dict[str, Any]) -> bool:
-    success = data.get("success")
-    if isinstance(success, bool):
-        return success
-    retcode = data.get("retcode")
-    return not isinstance(retcode, int) or retcode == 0
-
-
-def _copy_job(record: dict[str, Any]) -> dict[str, Any]:
-    return {**record, "minions": {mid: dict(e) for mid, e in record["minions"].items()}}
 
 
 class ViewState:
@@ -169,7 +116,7 @@ class ViewState:
             self.minions[mid] = {"id": mid, "grains": grains}
             return [Change({"minions": {mid: dict(self.minions[mid])}}, minion_check(mid))]
         patch = merge_patch(current["grains"], grains)
-        if patch is _SAME:
+        if patch is SAME:
             return []
         current["grains"] = grains
         return [Change({"minions": {mid: {"id": mid, "grains": patch}}}, minion_check(mid))]
@@ -192,7 +139,7 @@ class ViewState:
             update.changes.append(change)
 
     def _on_key(self, parts: list[str], event: BusEvent, now: float, update: Update) -> None:
-        act, mid = event.data.get("act"), _text(event.data.get("id"))
+        act, mid = event.data.get("act"), text(event.data.get("id"))
         if mid is None or not isinstance(act, str) or event.data.get("result") is False:
             log.debug("rest_ext: formatted view: ignoring key event %r", event.data)
             return
@@ -207,10 +154,10 @@ class ViewState:
 
     def _on_presence(self, parts: list[str], event: BusEvent, now: float, update: Update) -> None:
         if parts[2] == "change":
-            new = _names(event.data.get("new")) or []
-            lost = _names(event.data.get("lost")) or []
+            new = names(event.data.get("new")) or []
+            lost = names(event.data.get("lost")) or []
         else:
-            present = _names(event.data.get("present"))
+            present = names(event.data.get("present"))
             if present is None:
                 log.debug("rest_ext: formatted view: presence event without a list")
                 return
@@ -225,7 +172,7 @@ class ViewState:
     # -- jobs ----------------------------------------------------------------------
     def _on_new_job(self, parts: list[str], event: BusEvent, now: float, update: Update) -> None:
         jid, data = parts[2], event.data
-        minions = _names(data.get("minions"))
+        minions = names(data.get("minions"))
         if not jid or minions is None or data.get("fun") == FIND_JOB or jid in self.jobs:
             log.debug("rest_ext: formatted view: ignoring %s", event.tag)
             return
@@ -233,14 +180,14 @@ class ViewState:
             "jid": jid,
             "start_time": data.get("_stamp") if isinstance(data.get("_stamp"), str) else None,
             "minions": {mid: {"success": False, "returned": False} for mid in minions},
-            "fun": _text(data.get("fun")),
+            "fun": text(data.get("fun")),
             "tgt": data.get("tgt"),
-            "tgt_type": _text(data.get("tgt_type")),
+            "tgt_type": text(data.get("tgt_type")),
             "state": RUNNING if minions else COMPLETE,
         }
         deadline = now + self.timeout if minions else None
         self.jobs[jid] = Job(record, event, set(minions), deadline)
-        update.changes.append(Change({"jobs": {jid: _copy_job(record)}}, event))
+        update.changes.append(Change({"jobs": {jid: copy_job(record)}}, event))
         update.changes.extend(self._evict())
 
     def _on_return(self, parts: list[str], event: BusEvent, now: float, update: Update) -> None:
@@ -260,13 +207,13 @@ class ViewState:
         elif jid not in self._evicted:
             job = self._adopt(jid, mid, event)
             self._record_return(job, mid, data)
-            update.changes.append(Change({"jobs": {jid: _copy_job(job.record)}}, job.check))
+            update.changes.append(Change({"jobs": {jid: copy_job(job.record)}}, job.check))
             update.changes.extend(self._evict())
 
     def _adopt(self, jid: str, mid: str, event: BusEvent) -> Job:
         """A job known only from a return (its start was not seen): nothing to wait for."""
         data = event.data
-        fun = _text(data.get("fun"))
+        fun = text(data.get("fun"))
         record: dict[str, Any] = {
             "jid": jid,
             "start_time": data.get("_stamp") if isinstance(data.get("_stamp"), str) else None,
@@ -286,7 +233,7 @@ class ViewState:
         entry = {
             "return": data["return"],
             "retcode": retcode if isinstance(retcode, int) else None,
-            "success": _success(data),
+            "success": job_succeeded(data),
             "returned": True,
         }
         record = job.record
@@ -312,7 +259,7 @@ class ViewState:
             job.deadline = max(job.deadline, now + self.timeout)
 
     def _evict(self) -> list[Change]:
-        """Drop the oldest jobs beyond ``history`` (REFERENCE.md P7)."""
+        """Drop the oldest jobsbeyond ``history``, so memory stays bounded."""
         changes = []
         while len(self.jobs) > self.history:
             jid, job = self.jobs.popitem(last=False)

@@ -2,8 +2,9 @@
 
 Built-ins (registered by a ``trylast`` plugin): ``raw`` (rest_tornado's
 ``{"tag", "data"}``), ``sse`` (rest_cherrypy's ``/ws`` text frames ``data: <json>``),
-``cloudevents`` (CloudEvents 1.0 structured JSON). The formatted minions/jobs view is
-stateful and lives in :mod:`salt_ext_rest.events.formatted`.
+``cloudevents`` (CloudEvents 1.0 structured JSON), and ``formatted``, the minions/jobs
+view, a stateful formatter that serves its own streams
+(:mod:`salt_ext_rest.events.formatted`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import datetime
 import json
 from typing import Any, Protocol
 
-from salt_ext_rest.events.subscription import BusEvent
+from salt_ext_rest.events.model import BusEvent
 
 
 class EventFormatter(Protocol):

@@ -1,30 +1,46 @@
 """Opening a stream: visibility for the caller, filters, resume, and a guard that ends
-the stream when the caller's token expires or is revoked (REFERENCE.md S9)."""
+the stream when the caller's token expires or is revoked."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from salt_ext_rest.auth.identity import Identity
-from salt_ext_rest.errors import BadRequest, ServiceUnavailable
+from salt_ext_rest.errors import BadRequest
 from salt_ext_rest.events.filters import EventFilter
 from salt_ext_rest.events.formatters import EventFormatter
 from salt_ext_rest.events.subscription import Subscription
+from salt_ext_rest.events.visibility import VisibilityPolicy
+from salt_ext_rest.services import Services
 
 if TYPE_CHECKING:
-    from salt_ext_rest.context import ApiContext
+    from salt_ext_rest.events.bus import EventBus
 
 CLOSE_POLICY = 1008
+
+
+class StreamContext(Services, Protocol):
+    """What opening a stream needs: the services, the bus, visibility policies and formatters."""
+
+    @property
+    def bus(self) -> EventBus: ...
+
+    @property
+    def visibility(self) -> Mapping[str, VisibilityPolicy]: ...
+
+    @property
+    def formatters(self) -> Mapping[str, EventFormatter]: ...
 
 
 @dataclass
 class Stream:
     """A subscription plus what ends it; ``close()`` when the client goes away."""
 
-    context: ApiContext
+    context: StreamContext
     subscription: Subscription
     formatter: EventFormatter
     guard: asyncio.Task | None = field(default=None, repr=False)
@@ -33,11 +49,10 @@ class Stream:
         if self.guard is not None:
             self.guard.cancel()
         self.subscription.close("client closed the stream")
-        if self.context.bus is not None:
-            self.context.bus.unsubscribe(self.subscription)
+        self.context.bus.unsubscribe(self.subscription)
 
 
-def formatter_for(context: ApiContext, name: str | None, default: str) -> EventFormatter:
+def formatter_for(context: StreamContext, name: str | None, default: str) -> EventFormatter:
     chosen = name or default
     if chosen not in context.formatters:
         known = ", ".join(sorted(context.formatters))
@@ -46,14 +61,19 @@ def formatter_for(context: ApiContext, name: str | None, default: str) -> EventF
 
 
 async def open_stream(
-    context: ApiContext,
+    context: StreamContext,
     identity: Identity,
     event_filter: EventFilter,
     formatter: EventFormatter,
     last_id: str | None = None,
+    transport: str = "websocket",
 ) -> Stream:
-    if context.bus is None:
-        raise ServiceUnavailable("The event stream is not available")
+    """A stream of the bus for ``identity``, or the stream of a stateful formatter
+    (one with ``open_stream``, such as the formatted view), which serves its own."""
+    serve = getattr(formatter, "open_stream", None)
+    if serve is not None:
+        stream: Stream = await serve(identity, event_filter, transport)
+        return stream
     policy = context.visibility[context.config.event_visibility]
     visible = await policy.prepare(identity)
 
@@ -66,7 +86,7 @@ async def open_stream(
     return stream
 
 
-async def _guard(context: ApiContext, sub: Subscription, identity: Identity) -> None:
+async def _guard(context: StreamContext, sub: Subscription, identity: Identity) -> None:
     """Close ``sub`` when the token expires, or within an interval of its revocation."""
     interval = context.config.stream_recheck_interval
     while sub.closed is None:

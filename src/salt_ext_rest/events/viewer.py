@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from salt_ext_rest.events.filters import EventFilter
-from salt_ext_rest.events.formatted_state import Change, minion_check
-from salt_ext_rest.events.subscription import BusEvent, Subscription
+from salt_ext_rest.events.formatted_model import Change, minion_check
+from salt_ext_rest.events.model import BusEvent
+from salt_ext_rest.events.subscription import Subscription
 from salt_ext_rest.events.visibility import GRAINS, ID_ONLY, Predicate, minion_access
 
 log = logging.getLogger(__name__)

@@ -1,12 +1,12 @@
 """Which events a caller may see.
 
 ``acl`` (the default): a caller with unrestricted permissions (see
-:func:`salt_ext_rest.acl.is_unrestricted`) sees every event. Any other caller sees job events
-(``salt/job``, ``salt/run``, ``salt/wheel``) of functions and targets its eauth ACL
-allows, or of its own jobs; every other event (``salt/auth``, ``salt/key``, minion
-starts, hooks, beacons, custom tags) only when its tag matches a glob that
-``event_visibility_tags`` lists for the caller's eauth backend and user name (or
-``group%``, or ``*``). ``all`` shows every event to every authenticated caller.
+:func:`salt_ext_rest.backend.acl.is_unrestricted`) sees every event. Any other caller
+sees job events (``salt/job``, ``salt/run``, ``salt/wheel``) of functions and targets
+its eauth ACL allows, or of its own jobs; every other event (``salt/auth``,
+``salt/key``, minion starts, hooks, beacons, custom tags) only when its tag matches a
+glob that ``event_visibility_tags`` lists for the caller's eauth backend and user name
+(or ``group%``, or ``*``). ``all`` shows every event to every authenticated caller.
 Stream notices always pass.
 
 A policy is asked once per stream (``prepare``, which may do blocking work on the
@@ -22,19 +22,18 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-import salt.utils.minions
-import salt.utils.stringutils
-
-from salt_ext_rest.acl import is_unrestricted
 from salt_ext_rest.auth.identity import Identity
-from salt_ext_rest.events.subscription import BusEvent
+from salt_ext_rest.backend.acl import expr_match, is_unrestricted
+from salt_ext_rest.events.model import BusEvent
 
 if TYPE_CHECKING:
-    from salt_ext_rest.context import ApiContext
+    from salt_ext_rest.services import Services
 
 Predicate = Callable[[BusEvent], bool]
 GRAINS, ID_ONLY = "grains", "id"
 JOB_KINDS = ("job", "run", "wheel")
+
+
 class VisibilityPolicy(Protocol):
     name: str
 
@@ -56,66 +55,43 @@ class SeeAll:
 class ShowAll:
     name = "all"
 
-    def __init__(self, context: ApiContext) -> None:
+    def __init__(self, context: Services) -> None:
         self.context = context
 
     async def prepare(self, identity: Identity) -> Predicate:
         return SeeAll()
 
 
-def tag_globs(context: ApiContext, identity: Identity) -> tuple[str, ...]:
+def tag_globs(context: Services, identity: Identity) -> tuple[str, ...]:
     """The ``event_visibility_tags`` globs of this caller (its eauth backend only)."""
     entries = context.config.event_visibility_tags.get(identity.eauth) or {}
     names = [identity.name, "*", *(f"{group}%" for group in identity.groups)]
     return tuple(glob for name in names for glob in entries.get(name, ()))
 
 
+class AclChecks(Protocol):
+    """Salt's ACL check Restricted asks (``CkMinions``) for runner and wheel events."""
+
+    def spec_check(
+        self, auth_list: list[Any], fun: str, args: dict[str, Any], form: str
+    ) -> Any: ...
+
+
 class AclVisibility:
     name = "acl"
 
-    def __init__(self, context: ApiContext) -> None:
+    def __init__(self, context: Services) -> None:
         self.context = context
-        self._ckminions_instance: salt.utils.minions.CkMinions | None = None
-
-    @property
-    def _ckminions(self) -> salt.utils.minions.CkMinions:
-        if self._ckminions_instance is None:
-            self._ckminions_instance = salt.utils.minions.CkMinions(self.context.opts)
-        return self._ckminions_instance
 
     async def prepare(self, identity: Identity) -> Predicate:
         gateway = self.context.gateway
-        load = {"eauth": identity.eauth, "username": identity.name}
-        auth_list = await gateway.call(
-            lambda: gateway.loadauth().get_auth_list(load, token=identity.token_data())
-        )
-        auth_list = list(auth_list or [])
+        auth_list = list(await gateway.auth_list(identity))
         if is_unrestricted(auth_list):
             return SeeAll()
         # The ACL's targets are expanded here, off the loop, once per stream.
-        targets = await gateway.call(expand_targets, self._ckminions, auth_list)
+        targets = await gateway.acl_targets(auth_list)
         globs = tag_globs(self.context, identity)
-        return Restricted(self._ckminions, identity, auth_list, globs, targets)
-
-
-def expand_targets(
-    ckminions: salt.utils.minions.CkMinions, auth_list: list[Any]
-) -> dict[str, frozenset[str] | None]:
-    """Each target of the ACL's ``{target: [functions]}`` entries → the minions it
-    matches now (``None``: every minion). Blocking: run on an executor."""
-    targets: dict[str, frozenset[str] | None] = {}
-    for entry in auth_list:
-        if not isinstance(entry, dict):
-            continue
-        for target in entry:
-            if not isinstance(target, str) or target.startswith("@") or target in targets:
-                continue
-            if target == "*":
-                targets[target] = None
-            else:
-                found = ckminions.check_minions(target, "compound").get("minions", [])
-                targets[target] = frozenset(found)
-    return targets
+        return Restricted(gateway.ckminions(), identity, auth_list, globs, targets)
 
 
 class Restricted:
@@ -123,7 +99,7 @@ class Restricted:
 
     def __init__(
         self,
-        ckminions: salt.utils.minions.CkMinions,
+        ckminions: AclChecks,
         identity: Identity,
         auth_list: list[Any],
         globs: tuple[str, ...],
@@ -197,7 +173,7 @@ def _covers(funs: list[Any], fun: str) -> bool:
     match ``fun``? Argument restrictions do not hide a job's events."""
     for item in funs:
         names = item.keys() if isinstance(item, dict) else [item]
-        if any(isinstance(n, str) and salt.utils.stringutils.expr_match(fun, n) for n in names):
+        if any(isinstance(n, str) and expr_match(fun, n) for n in names):
             return True
     return False
 

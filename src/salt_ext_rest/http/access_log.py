@@ -1,4 +1,4 @@
-"""Access log lines in which tokens never appear (REFERENCE.md S8)."""
+"""Access log lines in which tokens never appear."""
 
 from __future__ import annotations
 

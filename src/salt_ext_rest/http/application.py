@@ -14,29 +14,11 @@ import tornado.httputil
 import tornado.web
 
 from salt_ext_rest.context import ApiContext
-from salt_ext_rest.http import resources, static
-from salt_ext_rest.http.stats import ServerStats, StatsHandler
+from salt_ext_rest.http import static
+from salt_ext_rest.http.stats import ServerStats
 from salt_ext_rest.http.stream_slots import StreamSlots
-from salt_ext_rest.http.webhook import WebhookHandler
 
 Route = tuple[Any, ...]
-
-
-def parity_routes(context: ApiContext) -> list[tuple[str, type, dict[str, Any]]]:
-    """rest_cherrypy's resources, webhook, stats and static files (issue 3)."""
-    kwargs = {"context": context}
-    hook = context.config.webhook_url.rstrip("/")
-    routes: list[tuple[str, type, dict[str, Any]]] = [
-        (r"/minions/?", resources.MinionsHandler, kwargs),
-        (r"/minions/([^/]+)/?", resources.MinionHandler, kwargs),
-        (r"/jobs/?", resources.JobsHandler, kwargs),
-        (rf"/jobs/({resources.JID_PATTERN})/?", resources.JobsHandler, kwargs),
-        (r"/keys/?", resources.KeysHandler, kwargs),
-        (r"/keys/([^/]+)/?", resources.KeyHandler, kwargs),
-        (rf"{hook}(/.*)?", WebhookHandler, kwargs),
-        (r"/stats/?", StatsHandler, kwargs),
-    ]
-    return routes + static.static_routes(context.config)
 
 
 def _prefixed(routes: list[Route], root_prefix: str) -> list[Route]:

@@ -25,12 +25,12 @@ from salt_ext_rest.errors import (
     RestError,
     Unauthorized,
 )
-from salt_ext_rest.http import cors, origin, render
+from salt_ext_rest.http import cors, credentials, origin, render
+from salt_ext_rest.http.credentials import COOKIE
 from salt_ext_rest.lowstate.body import BodyLimits, decode_body
 
 log = logging.getLogger(__name__)
 
-COOKIE = "session_id"
 #: bodies larger than this are decoded on an executor thread, not on the IOLoop
 OFFLOOP_BODY_BYTES = 64 * 1024
 
@@ -137,38 +137,27 @@ class ApiHandler(tornado.web.RequestHandler):
 
     # -- authentication -----------------------------------------------------------
     def header_credentials(self) -> Credentials:
-        """``X-Auth-Token`` wins over the ``session_id`` cookie (R5).
+        """``X-Auth-Token`` wins over the ``session_id`` cookie, as in rest_cherrypy.
 
         The cookie is the one credential a browser adds by itself, so it is refused
         (403) for an unsafe method sent from another site's page (:mod:`.origin`).
         """
-        token = self.request.headers.get("X-Auth-Token")
-        if token:
-            return Credentials(token=token.strip(), source="header")
-        cookie = self.get_cookie(COOKIE)
-        if cookie:
-            if self.request.method not in origin.SAFE_METHODS:
-                refusal = origin.refuse_cookie(self.request, self.context.config)
-                if refusal:
-                    raise Forbidden(refusal)
-            return Credentials(token=cookie, source="cookie")
-        return Credentials()
+        found = credentials.from_request(self.request, self.get_cookie(COOKIE))
+        if found.source == "cookie" and self.request.method not in origin.SAFE_METHODS:
+            refusal = origin.refuse_cookie(self.request, self.context.config)
+            if refusal:
+                raise Forbidden(refusal)
+        return found
 
     async def identify_inline(self, data: Any, source: str) -> Identity | None:
         """Credentials carried in a body or chunk (``token``, or ``username``/``password``/
         ``eauth``); ``None`` when there are none. A token minted from eauth credentials
         here is marked ephemeral: revoke it when the request is done."""
-        if data.get("token"):
-            return await self.identify(Credentials(token=str(data["token"]), source=source))
-        if not data.get("eauth"):
+        found = credentials.from_body(data, source)
+        if found is None:
             return None
-        creds = Credentials(
-            username=data.get("username"),
-            password=data.get("password"),
-            eauth=data.get("eauth"),
-            source=source,
-        )
-        return dataclasses.replace(await self.identify(creds), ephemeral=True)
+        identity = await self.identify(found)
+        return identity if found.token else dataclasses.replace(identity, ephemeral=True)
 
     def peer_address(self) -> str:
         """The TCP peer's address: never ``X-Forwarded-For`` or ``X-Real-Ip``."""
@@ -183,7 +172,7 @@ class ApiHandler(tornado.web.RequestHandler):
 
     async def identify(self, credentials: Credentials | None = None) -> Identity:
         credentials = self.with_address(credentials or self.header_credentials())
-        identity = await authenticate(self.context, credentials)
+        identity = await authenticate(self.context.authenticators, credentials)
         if identity is None:
             raise Unauthorized("No valid credentials: log in or send a valid X-Auth-Token")
         return identity

@@ -1,4 +1,4 @@
-"""Cross-origin resource sharing per ``cors_origin`` (REFERENCE.md S7).
+"""Cross-origin resource sharing per ``cors_origin``.
 
 Only configured origins are ever named in ``Access-Control-Allow-Origin``; the
 request's ``Origin`` is never reflected unless it is in the list. Credentials (the

@@ -1,4 +1,4 @@
-"""rest_cherrypy-compatible endpoints: /, /login, /logout, /token, /run (R1–R4, R8, R14)."""
+"""rest_cherrypy-compatible endpoints: /, /login, /logout, /token, /run."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from salt_ext_rest.auth.backends import authenticate
 from salt_ext_rest.auth.identity import Credentials, Identity
 from salt_ext_rest.errors import Forbidden, PayloadTooLarge, Unauthorized
 from salt_ext_rest.http import origin
-from salt_ext_rest.http.base import COOKIE, ApiHandler, cookie_path
-from salt_ext_rest.http.lowstate_run import precheck, run_lowstate
+from salt_ext_rest.http.base import ApiHandler, cookie_path
+from salt_ext_rest.http.credentials import COOKIE
+from salt_ext_rest.http.lowstate_run import as_caller, precheck, run_lowstate
 from salt_ext_rest.lowstate.chunks import as_chunks
 
 #: credential sets ``POST /token`` mints in one request
@@ -26,13 +27,9 @@ class RootHandler(ApiHandler):
         precheck(self.context, data)
         identity = await self.identify()
         results = await run_lowstate(
-            self.context, as_chunks(data), lambda _chunk: _same(identity), self.large_body
+            self.context, as_chunks(data), as_caller(identity), self.large_body
         )
         self.send({"return": results})
-
-
-async def _same(identity: Identity) -> Identity:
-    return identity
 
 
 def credentials_from(data: Any) -> Credentials:
@@ -61,7 +58,7 @@ class LoginHandler(ApiHandler):
 
     async def post(self) -> None:
         credentials = self.with_address(credentials_from(await self.read_body()))
-        identity = await authenticate(self.context, credentials)
+        identity = await authenticate(self.context.authenticators, credentials)
         if identity is None:
             raise Unauthorized("Could not authenticate using provided credentials")
         perms = identity.extra.get("perms")
@@ -104,14 +101,13 @@ class LogoutHandler(ApiHandler):
     async def post(self) -> None:
         identity = await self.identify()
         await self.context.gateway.revoke_token(identity.token)
-        if self.context.bus is not None:
-            self.context.bus.close_token(identity.token, "logged out")
+        self.context.bus.close_token(identity.token, "logged out")
         self.clear_cookie(COOKIE, path=cookie_path(self.context.config))
         self.send({"return": "Your token has been cleared"})
 
 
 class TokenHandler(ApiHandler):
-    """``POST /token``: mint Salt tokens; a bare list, as rest_cherrypy (R8)."""
+    """``POST /token``: mint Salt tokens; a bare list, as rest_cherrypy."""
 
     async def post(self) -> None:
         data = await self.read_body()
@@ -122,7 +118,7 @@ class TokenHandler(ApiHandler):
         try:
             for item in items:
                 credentials = self.with_address(credentials_from(item))
-                identity = await authenticate(self.context, credentials)
+                identity = await authenticate(self.context.authenticators, credentials)
                 if identity is None:
                     raise Unauthorized("Could not authenticate using provided credentials")
                 identities.append(identity)
@@ -138,7 +134,7 @@ def _token_record(identity: Identity) -> dict[str, Any]:
 
 
 class RunHandler(ApiHandler):
-    """``POST /run``: credentials travel inside each chunk; no session (R8)."""
+    """``POST /run``: credentials travel inside each chunk; no session."""
 
     async def post(self) -> None:
         data = await self.read_body()

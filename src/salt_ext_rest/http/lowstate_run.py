@@ -11,13 +11,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import salt.exceptions
-
 from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.authz import authorize
+from salt_ext_rest.backend.dispatch import Many
 from salt_ext_rest.context import ApiContext
-from salt_ext_rest.dispatch import Many
-from salt_ext_rest.errors import Forbidden, PayloadTooLarge, ServiceUnavailable
+from salt_ext_rest.errors import PayloadTooLarge, ServiceUnavailable, refused_after_login
 from salt_ext_rest.lowstate.chunks import as_chunks, normalise, strip_credentials
 
 Identify = Callable[[dict[str, Any]], Awaitable[Identity]]
@@ -25,12 +23,14 @@ Identify = Callable[[dict[str, Any]], Awaitable[Identity]]
 #: more chunks than this are validated on an executor thread, not on the IOLoop
 OFFLOOP_CHUNKS = 16
 
-_SALT_AUTH_ERRORS = (
-    salt.exceptions.AuthenticationError,
-    salt.exceptions.AuthorizationError,
-    salt.exceptions.EauthAuthenticationError,
-    salt.exceptions.TokenAuthenticationError,
-)
+
+def as_caller(identity: Identity) -> Identify:
+    """The :data:`Identify` of a request whose chunks all run as one caller."""
+
+    async def same(_chunk: dict[str, Any]) -> Identity:
+        return identity
+
+    return same
 
 
 def precheck(context: ApiContext, data: Any, client: str | None = None) -> None:
@@ -71,7 +71,7 @@ async def run_lowstate(
             identities.append(await identify(chunk))
         chunks = await validate(context, chunks, offload)
         for identity, chunk in zip(identities, chunks, strict=True):
-            await authorize(context, identity, [chunk])
+            await authorize(context.policies, identity, [chunk])
         results: list[Any] = []
         for identity, chunk in zip(identities, chunks, strict=True):
             results.extend(await _run_chunk(context, identity, chunk))
@@ -84,11 +84,14 @@ async def run_lowstate(
 async def _run_chunk(context: ApiContext, identity: Identity, chunk: dict[str, Any]) -> list[Any]:
     if not await context.gateway.master_reachable():
         raise ServiceUnavailable("The Salt master is not available")
-    # Salt sees only the token: passwords never travel in a publish (REFERENCE.md S2).
+    # Salt sees only the token: passwords never travel in a publish, where minions
+    # and event bus listeners could read them.
     low = {**strip_credentials(chunk), "token": identity.token}
     try:
         result = await context.gateway.call(context.dispatcher.run, low)
-    except _SALT_AUTH_ERRORS:
-        # The caller is authenticated (checked above): Salt refusing now is its ACL.
-        raise Forbidden(f"User {identity.name!r} is not authorized for this request") from None
+    except Exception as exc:
+        refused = refused_after_login(exc, identity.name)
+        if refused is None:
+            raise
+        raise refused from None
     return list(result) if isinstance(result, Many) else [result]

@@ -1,4 +1,4 @@
-"""Response formats chosen from ``Accept`` before anything runs (R14)."""
+"""Response formats chosen from ``Accept`` before anything runs."""
 
 from __future__ import annotations
 

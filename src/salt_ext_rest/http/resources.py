@@ -1,4 +1,4 @@
-"""rest_cherrypy's convenience resources: ``/minions``, ``/jobs``, ``/keys`` (R9).
+"""rest_cherrypy's convenience resources: ``/minions``, ``/jobs``, ``/keys``.
 
 Each is a lowstate chunk run with the caller's token through the same path as
 ``POST /`` (client allow-list, schema, policies, Salt's ACLs), so a caller may do
@@ -8,7 +8,7 @@ here exactly what it could do with the equivalent chunk. Exceptions, on purpose:
   ``grains.items`` publish would be) and runs a ``grains.items`` job only for
   targeted minions with nothing cached;
 * ``POST /keys`` runs ``key.gen_accept`` without putting the private key on the
-  event bus (see :mod:`salt_ext_rest.keygen`).
+  event bus (see :mod:`salt_ext_rest.backend.keygen`).
 
 Only the documented methods are routed: ``POST /jobs`` is 405 here, not lowstate.
 """
@@ -18,16 +18,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import salt.utils.verify
-
-from salt_ext_rest import grains_cache as grains
-from salt_ext_rest import keygen
 from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.authz import authorize
+from salt_ext_rest.backend import keygen
+from salt_ext_rest.backend.gateway import SaltGateway
+from salt_ext_rest.backend.minion_cache import FUN as GRAINS_FUN
 from salt_ext_rest.errors import BadRequest, Conflict, Unauthorized
 from salt_ext_rest.http import render
 from salt_ext_rest.http.base import ApiHandler
-from salt_ext_rest.http.lowstate_run import parse_lowstate, precheck, run_lowstate
+from salt_ext_rest.http.lowstate_run import as_caller, parse_lowstate, precheck, run_lowstate
 from salt_ext_rest.lowstate.chunks import CREDENTIAL_KEYS, as_chunks
 
 JID_PATTERN = r"[0-9A-Za-z_.-]+"
@@ -40,12 +39,8 @@ class ResourceHandler(ApiHandler):
         """Validate one chunk, authenticate the caller, run it; its result."""
         chunks = parse_lowstate(self.context, chunk)
         identity = await self.identify()
-        (result,) = await run_lowstate(self.context, chunks, lambda _chunk: _same(identity))
+        (result,) = await run_lowstate(self.context, chunks, as_caller(identity))
         return result
-
-
-async def _same(identity: Identity) -> Identity:
-    return identity
 
 
 class MinionHandler(ResourceHandler):
@@ -55,16 +50,15 @@ class MinionHandler(ResourceHandler):
         await self.send_grains(mid)
 
     async def send_grains(self, tgt: str) -> None:
-        chunk = {"client": "local", "tgt": tgt, "fun": grains.FUN}
+        chunk = {"client": "local", "tgt": tgt, "fun": GRAINS_FUN}
         chunks = parse_lowstate(self.context, chunk)
         identity = await self.identify()
-        await authorize(self.context, identity, chunks)
-        found, missing = await self.context.gateway.call(
-            grains.targeted_grains, self.context.gateway, identity.token_data(), tgt
-        )
+        await authorize(self.context.policies, identity, chunks)
+        gateway = self.context.gateway
+        found, missing = await gateway.targeted_grains(identity.token_data(), tgt)
         if missing:
-            live = {"client": "local", "tgt": missing, "tgt_type": "list", "fun": grains.FUN}
-            (returns,) = await run_lowstate(self.context, [live], lambda _c: _same(identity))
+            live = {"client": "local", "tgt": missing, "tgt_type": "list", "fun": GRAINS_FUN}
+            (returns,) = await run_lowstate(self.context, [live], as_caller(identity))
             found.update(returns or {})
         self.send({"return": [dict(sorted(found.items()))]})
 
@@ -80,9 +74,7 @@ class MinionsHandler(MinionHandler):
         precheck(self.context, data, client="local_async")
         identity = await self.identify()
         chunks = [{**chunk, "client": "local_async"} for chunk in as_chunks(data)]
-        results = await run_lowstate(
-            self.context, chunks, lambda _c: _same(identity), self.large_body
-        )
+        results = await run_lowstate(self.context, chunks, as_caller(identity), self.large_body)
         prefix = self.context.config.root_prefix.rstrip("/")
         links = [
             {"href": f"{prefix}/jobs/{result['jid']}"}
@@ -138,18 +130,16 @@ class KeysHandler(KeyHandler):
 
     async def post(self) -> None:
         body = _one_mapping(await self.read_body())
-        mid, options = _key_request(self.context.opts, body)
+        mid, options = _key_request(self.context.gateway, body)
         chunk = {"client": "wheel", "fun": keygen.FUN, "id_": mid, **options}
         parse_lowstate(self.context, chunk)
         identity = await self._body_identity(body)
         try:
-            await authorize(self.context, identity, [chunk])
+            await authorize(self.context.policies, identity, [chunk])
             if options["force"]:  # replacing an accepted key deletes it: that right too
                 delete = {"client": "wheel", "fun": "key.delete", "match": mid}
-                await authorize(self.context, identity, [delete])
-            keys = await self.context.gateway.call(
-                keygen.gen_accept, self.context.opts, mid, options["keysize"], options["force"]
-            )
+                await authorize(self.context.policies, identity, [delete])
+            keys = await self.context.gateway.gen_accept(mid, options["keysize"], options["force"])
         finally:
             if identity.ephemeral:
                 await self.context.gateway.revoke_token(identity.token)
@@ -179,9 +169,9 @@ def _one_mapping(data: Any) -> Mapping[str, Any]:
     return data
 
 
-def _key_request(opts: dict[str, Any], body: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+def _key_request(gateway: SaltGateway, body: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     mid = body.get("mid", body.get("id_"))
-    if not isinstance(mid, str) or not mid or not salt.utils.verify.valid_id(opts, mid):
+    if not isinstance(mid, str) or not mid or not gateway.valid_minion_id(mid):
         raise BadRequest("$.mid: a valid minion id is required", path="$.mid")
     keysize = str(body.get("keysize", MIN_KEYSIZE))
     if not keysize.isdigit() or not MIN_KEYSIZE <= int(keysize) <= MAX_KEYSIZE:

@@ -1,4 +1,4 @@
-"""``GET /events``: Server-Sent Events in rest_cherrypy's framing (REFERENCE.md R5).
+"""``GET /events``: Server-Sent Events in rest_cherrypy's framing.
 
 ``retry: 400`` first, then per event ``tag:``, ``data: {"tag", "data"}`` (in that
 order: rest_cherrypy clients read the two lines positionally), ``id:`` and a blank
@@ -18,8 +18,9 @@ from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.errors import BadRequest
 from salt_ext_rest.events.bus import escape_controls
 from salt_ext_rest.events.filters import EventFilter
+from salt_ext_rest.events.model import BusEvent
 from salt_ext_rest.events.service import Stream, formatter_for, open_stream
-from salt_ext_rest.events.subscription import BusEvent, StreamClosed
+from salt_ext_rest.events.subscription import StreamClosed
 from salt_ext_rest.http import render
 from salt_ext_rest.http.base import ApiHandler
 
@@ -54,15 +55,14 @@ class EventsHandler(ApiHandler):
     async def _serve(self, identity: Identity) -> None:
         event_filter = EventFilter.from_query(self.request.arguments)
         fmt = self.get_query_argument("format", None)
-        if fmt == "formatted" and self.context.view is not None:
-            # the minions/jobs view: a snapshot on every (re)connect, no resume ids
-            stream = await self.context.view.open_stream(identity, event_filter, suffix="")
-        else:
-            formatter = formatter_for(self.context, fmt, "raw")
-            last_id = self.request.headers.get("Last-Event-ID") or self.get_query_argument(
-                "last_event_id", None
-            )
-            stream = await open_stream(self.context, identity, event_filter, formatter, last_id)
+        formatter = formatter_for(self.context, fmt, "raw")
+        last_id = self.request.headers.get("Last-Event-ID") or self.get_query_argument(
+            "last_event_id", None
+        )
+        # (the formatted view ignores last_id: a snapshot on every (re)connect)
+        stream = await open_stream(
+            self.context, identity, event_filter, formatter, last_id, transport="sse"
+        )
         self._stream = stream
         try:
             await self._pump(stream)

@@ -1,4 +1,4 @@
-"""A single-page app and static files (rest_cherrypy's ``app``, ``static``, ``favicon``; R12).
+"""A single-page app and static files (rest_cherrypy's ``app``, ``static``, ``favicon``).
 
 * ``app``: one HTML file served at ``app_path`` and every path below it (for apps
   using the HTML5 history API). When it is set, a ``GET`` anywhere else whose

@@ -1,4 +1,4 @@
-"""Request counters of this worker process and ``GET /stats`` (REFERENCE.md R6).
+"""Request counters of this worker process and ``GET /stats``, in rest_cherrypy's shape.
 
 The counters are kept by :class:`~salt_ext_rest.http.application.RestApplication`:
 a request is *in flight* from routing until its handler finishes. Streams (requests
@@ -87,10 +87,6 @@ class ServerStats:
         return True
 
 
-def _pool(executor: Any) -> dict[str, int]:
-    return {"size": executor._max_workers, "threads": len(executor._threads)}
-
-
 def _process() -> dict[str, Any]:
     proc = psutil.Process()
     with proc.oneshot():
@@ -128,8 +124,7 @@ def snapshot(handler: ApiHandler) -> dict[str, Any]:
         },
         "process": stats.process(),
         "thread_pools": {
-            "salt": _pool(context.gateway.pool),
-            "auth": _pool(context.gateway.auth_pool),
+            **context.gateway.pool_stats(),
         },
         "plugins": plugin_names(context.pm),
     }

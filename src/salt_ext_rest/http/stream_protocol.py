@@ -21,12 +21,12 @@ import json
 from typing import Any
 
 from salt_ext_rest.auth.backends import authenticate
-from salt_ext_rest.auth.identity import Credentials
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.errors import BadRequest, RestError
 from salt_ext_rest.events.filters import EventFilter
 from salt_ext_rest.events.service import CLOSE_POLICY
 from salt_ext_rest.events.subscription import StreamClosed
+from salt_ext_rest.http.credentials import from_message
 from salt_ext_rest.http.websockets import MAX_MESSAGE, EventSocket
 
 AUTH_TIMEOUT = 10.0
@@ -99,7 +99,7 @@ class StreamSocket(EventSocket):
             raise BadRequest("already authenticated")
         token = msg.get("token")
         identity = await authenticate(
-            self.context, Credentials(token=str(token or ""), source="message")
+            self.context.authenticators, from_message(token)
         )
         if identity is None:
             self.close(CLOSE_POLICY, "authentication failed")

@@ -1,9 +1,9 @@
-"""``POST /hook[/<path>]``: fire ``salt/netapi/hook/<path>`` on the master's bus (R11).
+"""``POST /hook[/<path>]``: fire ``salt/netapi/hook/<path>`` on the master's bus.
 
 The event data is ``{"headers", "post", "body", "get"}`` as in rest_cherrypy
 (``post``: the decoded body, ``body``: the raw body as text) and rest_tornado
 (``get``: the query arguments). Credentials are never copied into the event
-(REFERENCE.md S4): ``Authorization``, ``Proxy-Authorization``, ``X-Auth-Token``,
+(every bus listener would read them): ``Authorization``, ``Proxy-Authorization``, ``X-Auth-Token``,
 ``Cookie`` and ``Set-Cookie`` headers are dropped. Authentication is required unless
 ``webhook_disable_auth`` is set; the URL prefix is ``webhook_url``.
 """

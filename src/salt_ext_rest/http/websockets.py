@@ -1,4 +1,4 @@
-"""WebSocket event streams (REFERENCE.md R13).
+"""WebSocket event streams, in rest_tornado's and rest_cherrypy's framings.
 
 * ``/all_events/<token>`` (rest_tornado): after the client sends
   ``websocket client ready``, JSON frames ``{"tag", "data"}``.
@@ -29,10 +29,11 @@ from salt_ext_rest.auth.identity import Credentials, Identity
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.errors import Forbidden, MethodNotAllowed, RestError, Unauthorized
 from salt_ext_rest.events.filters import EventFilter
+from salt_ext_rest.events.model import BusEvent
 from salt_ext_rest.events.service import Stream, formatter_for, open_stream
-from salt_ext_rest.events.subscription import BusEvent, StreamClosed
+from salt_ext_rest.events.subscription import StreamClosed
 from salt_ext_rest.http import origin
-from salt_ext_rest.http.base import COOKIE
+from salt_ext_rest.http.credentials import COOKIE, from_request
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +85,7 @@ class EventSocket(tornado.websocket.WebSocketHandler):
         return f"Origin {claimed!r} is not allowed"
 
     def credentials(self, path_token: str | None) -> Credentials:
-        if path_token:
-            return Credentials(token=path_token, source="url")
-        header = self.request.headers.get("X-Auth-Token")
-        if header:
-            return Credentials(token=header.strip(), source="header")
-        cookie = self.get_cookie(COOKIE)
-        return Credentials(token=cookie, source="cookie") if cookie else Credentials()
+        return from_request(self.request, self.get_cookie(COOKIE), path_token)
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         token = args[0] if args else None
@@ -99,7 +94,7 @@ class EventSocket(tornado.websocket.WebSocketHandler):
         if refusal:
             self._refuse(Forbidden(refusal))
             return
-        identity = await authenticate(self.context, credentials)
+        identity = await authenticate(self.context.authenticators, credentials)
         if identity is None and self.requires_credentials():
             self._refuse(Unauthorized("No valid credentials"))
             return
@@ -187,9 +182,6 @@ class EventSocket(tornado.websocket.WebSocketHandler):
 
     async def open_stream(self, event_filter: EventFilter, fmt: str, resume: str | None) -> Stream:
         assert self.identity is not None
-        view = getattr(self.context, "view", None)
-        if fmt == "formatted" and view is not None:
-            return await view.open_stream(self.identity, event_filter)
         formatter = formatter_for(self.context, fmt, "raw")
         return await open_stream(self.context, self.identity, event_filter, formatter, resume)
 

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-import salt.utils.args
 import yaml
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
+from salt_ext_rest.backend.saltutils import yamlify_arg
 from salt_ext_rest.errors import BadRequest, UnsupportedMediaType
 
 try:  # libyaml's event parser when available: the same events, several times faster
@@ -158,7 +158,7 @@ def _yamlify(value: Any, limits: BodyLimits) -> Any:
     if isinstance(value, str):
         with contextlib.suppress(yaml.YAMLError):  # not YAML: Salt keeps the string
             load_yaml(value, limits)
-    return salt.utils.args.yamlify_arg(value)
+    return yamlify_arg(value)
 
 
 def _form(body: bytes, limits: BodyLimits) -> dict[str, Any]:

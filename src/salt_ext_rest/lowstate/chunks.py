@@ -12,7 +12,7 @@ CREDENTIAL_KEYS = ("token", "username", "password", "eauth")
 
 
 def as_chunks(data: Any) -> list[dict[str, Any]]:
-    """A list of dicts, or a single dict wrapped in a list (R2)."""
+    """A list of dicts, or a single dict wrapped in a list."""
     if data is None:
         raise BadRequest("The request body is empty: send a lowstate (a dict or a list of dicts)")
     if isinstance(data, Mapping):

@@ -20,8 +20,8 @@ __virtualname__ = "rest_ext"
 def __virtual__():
     if __virtualname__ not in __opts__:
         return False, "rest_ext is not configured in the master config"
+    from salt_ext_rest.assembly import check_plugins
     from salt_ext_rest.config import ConfigError, load_config
-    from salt_ext_rest.context import check_plugins
 
     try:
         check_plugins(__opts__, load_config(__opts__))

@@ -14,4 +14,4 @@ def rest_authenticators(context):
 
 @hookimpl(trylast=True)
 def rest_policies(context):
-    return [SaltAclPolicy(context)]
+    return [SaltAclPolicy(context.gateway)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from salt_ext_rest.events.formatted import FormattedView
 from salt_ext_rest.events.formatters import (
     CherrypyWsFormatter,
     CloudEventsFormatter,
@@ -14,7 +15,8 @@ from salt_ext_rest.plugins.markers import hookimpl
 @hookimpl(trylast=True)
 def rest_event_formatters(context):
     source = f"salt-master/{context.opts.get('id', 'master')}"
-    return [RawJsonFormatter(), CherrypyWsFormatter(), CloudEventsFormatter(source)]
+    view = FormattedView(context)  # stateful: started with the event bus
+    return [RawJsonFormatter(), CherrypyWsFormatter(), CloudEventsFormatter(source), view]
 
 
 @hookimpl(trylast=True)

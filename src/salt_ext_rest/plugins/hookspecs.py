@@ -4,6 +4,10 @@ Every hook is named ``rest_*``. pluggy calls hooks synchronously, so hooks that
 contribute behaviour return *objects* (authenticators, policies, formatters, routes)
 whose methods may be coroutines; the server awaits them on its IOLoop.
 
+Hooks receive ``context``: the running context, of which a plugin should rely on
+``opts``, ``config``, ``gateway`` and ``token_format`` only
+(:class:`salt_ext_rest.services.Services`); ``rest_routes`` passes it on to handlers.
+
 A plugin is any module or object with functions decorated by
 :data:`salt_ext_rest.hookimpl`, published in the ``salt_ext_rest`` entry-point group::
 
@@ -21,14 +25,14 @@ from salt_ext_rest.plugins.markers import hookspec
 if TYPE_CHECKING:
     from salt_ext_rest.auth.identity import Authenticator
     from salt_ext_rest.authz import Policy
-    from salt_ext_rest.context import ApiContext
     from salt_ext_rest.errors import RestError
     from salt_ext_rest.events.formatters import EventFormatter
     from salt_ext_rest.events.visibility import VisibilityPolicy
+    from salt_ext_rest.services import Services
 
 
 @hookspec
-def rest_authenticators(context: ApiContext) -> Sequence[Authenticator]:
+def rest_authenticators(context: Services) -> Sequence[Authenticator]:
     """Return authenticators: objects that turn request credentials into an identity.
 
     Each has a ``name`` and ``async authenticate(credentials) -> Identity | None``;
@@ -39,7 +43,7 @@ def rest_authenticators(context: ApiContext) -> Sequence[Authenticator]:
 
 
 @hookspec
-def rest_lowstate_schemas(context: ApiContext) -> Mapping[str, Mapping[str, Any]]:
+def rest_lowstate_schemas(context: Services) -> Mapping[str, Mapping[str, Any]]:
     """Return JSON Schemas for lowstate chunks, keyed by client name.
 
     Every schema returned for a client must accept a chunk (they are combined with
@@ -49,7 +53,7 @@ def rest_lowstate_schemas(context: ApiContext) -> Mapping[str, Mapping[str, Any]
 
 
 @hookspec
-def rest_policies(context: ApiContext) -> Sequence[Policy]:
+def rest_policies(context: Services) -> Sequence[Policy]:
     """Return authorization policies, asked for every lowstate chunk after authentication.
 
     Each has a ``name`` and ``async check(identity, chunk) -> None``; a policy denies by
@@ -59,18 +63,21 @@ def rest_policies(context: ApiContext) -> Sequence[Policy]:
 
 
 @hookspec
-def rest_event_formatters(context: ApiContext) -> Sequence[EventFormatter]:
+def rest_event_formatters(context: Services) -> Sequence[EventFormatter]:
     """Return event formatters: objects with ``name``, ``media_type`` and
     ``format(event) -> str | None`` (``event`` has ``id``, ``tag``, ``data``, ``stamp``).
 
     A stream chooses its formatter by name (``?format=`` or the ``format`` of a
     ``subscribe`` message); ``None`` skips an event. Event data is already redacted.
-    Built-ins: ``raw``, ``sse``, ``cloudevents`` (and the stateful ``formatted`` view).
+    Built-ins: ``raw``, ``sse``, ``cloudevents`` and ``formatted``. A stateful
+    formatter (``formatted``, the minions/jobs view) also has ``start()`` and
+    ``async stop()``, called with the event bus's, and ``async open_stream(identity,
+    event_filter, transport)`` to serve its streams itself.
     """
 
 
 @hookspec
-def rest_event_visibility(context: ApiContext) -> Sequence[VisibilityPolicy]:
+def rest_event_visibility(context: Services) -> Sequence[VisibilityPolicy]:
     """Return visibility policies: objects with ``name`` and
     ``async prepare(identity) -> predicate(event) -> bool``.
 
@@ -80,7 +87,7 @@ def rest_event_visibility(context: ApiContext) -> Sequence[VisibilityPolicy]:
 
 
 @hookspec
-def rest_routes(context: ApiContext) -> Iterable[tuple[str, type, dict[str, Any]]]:
+def rest_routes(context: Services) -> Iterable[tuple[str, type, dict[str, Any]]]:
     """Return extra Tornado routes ``(pattern, handler_class, init_kwargs)``.
 
     Handlers should subclass :class:`salt_ext_rest.http.base.ApiHandler` to get

@@ -7,9 +7,7 @@ It only acts when the master config enables it::
         example: {enabled: true, denied_functions: [test.sleep]}
 """
 
-from salt_ext_rest import hookimpl
-from salt_ext_rest.errors import Forbidden
-from salt_ext_rest.http.base import ApiHandler
+from salt_ext_rest.plugins import ApiHandler, Forbidden, hookimpl
 
 
 def settings(context):

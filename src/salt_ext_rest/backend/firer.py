@@ -12,20 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import salt.config
 import salt.utils.event
 
+from salt_ext_rest.backend.threadlocal import forget, per_thread
+
 log = logging.getLogger(__name__)
 
 #: Salt publishes from a running loop only where it knows this option.
 ON_LOOP = "master_async_mworker" in salt.config.DEFAULT_MASTER_OPTS
 FIRE_TIMEOUT = 5.0
-
-_local = threading.local()
 
 
 class EventFirer:
@@ -72,14 +71,15 @@ class EventFirer:
 
 def fire_blocking(opts: dict[str, Any], data: dict[str, Any], tag: str) -> bool:
     """Fire one event from an executor thread (one publisher per thread)."""
-    event = getattr(_local, "event", None)
-    if event is None:
-        event = salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=False)
-        _local.event = event
+    event = per_thread(opts, "event_publisher", _publisher)
     try:
         return bool(event.fire_event(data, tag))
     except Exception:
         # A broken publisher (master restarted): start afresh on the next call.
-        _local.event = None
+        forget(opts, "event_publisher")
         event.destroy()
         raise
+
+
+def _publisher(opts: dict[str, Any]) -> salt.utils.event.SaltEvent:
+    return salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=False)

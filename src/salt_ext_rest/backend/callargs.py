@@ -11,7 +11,6 @@ as given when both are present). Blocking (loads Salt modules); runs on an execu
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import salt.client.mixins
@@ -20,33 +19,32 @@ import salt.runner
 import salt.utils.args
 import salt.wheel
 
+from salt_ext_rest.backend.threadlocal import per_thread
 from salt_ext_rest.errors import BadRequest
 from salt_ext_rest.lowstate.chunks import CREDENTIAL_KEYS
 
 #: chunk keys that are never arguments of the function
 NOT_ARGUMENTS = frozenset({*CREDENTIAL_KEYS, "client", "fun", "full_return", "timeout"})
 
-_local = threading.local()
+
+def ssh_opts(opts: dict[str, Any]) -> dict[str, Any]:
+    """The master's opts as Salt's API hands them to salt-ssh: no custom roster, and
+    the master's ``roster_file`` used as configured when ``rosters`` is not set."""
+    return {**opts, "__disable_custom_roster": True, "rosters": opts.get("rosters") or []}
 
 
 def wheel_functions(opts: dict[str, Any]) -> Any:
     """This thread's wheel modules (Salt's loader; built once per thread)."""
-    if getattr(_local, "wheel", None) is None:
-        _local.wheel = salt.loader.wheels(opts)
-    return _local.wheel
+    return per_thread(opts, "wheels", salt.loader.wheels)
 
 
 def wheel_client(opts: dict[str, Any]) -> salt.wheel.WheelClient:
     """This thread's wheel client (building one loads Salt's modules)."""
-    if getattr(_local, "wheel_client", None) is None:
-        _local.wheel_client = salt.wheel.WheelClient(opts)
-    return _local.wheel_client
+    return per_thread(opts, "wheel_client", salt.wheel.WheelClient)
 
 
 def _runner_client(opts: dict[str, Any]) -> salt.runner.RunnerClient:
-    if getattr(_local, "runner", None) is None:
-        _local.runner = salt.runner.RunnerClient(opts)
-    return _local.runner
+    return per_thread(opts, "runner_client", salt.runner.RunnerClient)
 
 
 def wheel_call(opts: dict[str, Any], chunk: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:

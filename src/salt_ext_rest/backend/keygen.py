@@ -12,26 +12,20 @@ from __future__ import annotations
 import io
 import re
 import tarfile
-import threading
 import time
 from typing import Any
 
 import salt.loader
 
+from salt_ext_rest.backend.threadlocal import per_thread
+
 FUN = "key.gen_accept"
-
-_local = threading.local()
-
-
-def _wheel(opts: dict[str, Any]) -> Any:
-    if getattr(_local, "wheel", None) is None:
-        _local.wheel = salt.loader.wheels(opts)
-    return _local.wheel
 
 
 def gen_accept(opts: dict[str, Any], mid: str, keysize: int, force: bool) -> dict[str, str]:
     """``{"pub", "priv"}``, or ``{}`` when the minion already has an accepted key."""
-    return _wheel(opts)[FUN](id_=mid, keysize=keysize, force=force) or {}
+    wheel = per_thread(opts, "wheels", salt.loader.wheels)
+    return wheel[FUN](id_=mid, keysize=keysize, force=force) or {}
 
 
 def _member(name: str, text: str, mode: int) -> tuple[tarfile.TarInfo, io.BytesIO]:

@@ -1,8 +1,8 @@
 """The only place that calls Salt's blocking APIs, always on an executor thread.
 
 Salt's eauth, token store and clients are synchronous. Each executor thread keeps
-its own Salt objects (``threading.local``), built on first use, so nothing Salt
-shares is used from two threads at once, and nothing blocks the IOLoop.
+its own Salt objects (:mod:`salt_ext_rest.backend.threadlocal`), built on first use,
+so nothing Salt shares is used from two threads at once, and nothing blocks the IOLoop.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import asyncio
 import functools
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,11 +20,14 @@ import salt.auth
 import salt.client
 import salt.netapi
 import salt.utils.minions
+import salt.utils.verify
 
-from salt_ext_rest.auth.identity import Credentials
-from salt_ext_rest.auth.loader_misses import KnownMisses
-from salt_ext_rest.auth.token_cache import TokenCache
-from salt_ext_rest.events.firer import EventFirer
+from salt_ext_rest.auth.identity import Credentials, Identity
+from salt_ext_rest.backend import acl, keygen, minion_cache
+from salt_ext_rest.backend.firer import EventFirer
+from salt_ext_rest.backend.loader_misses import KnownMisses
+from salt_ext_rest.backend.threadlocal import forget, per_thread
+from salt_ext_rest.backend.token_cache import TokenCache
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,6 @@ class SaltGateway:
         token_cache_ttl: float = 0.0,
     ) -> None:
         self.opts = opts
-        self._local = threading.local()
         self.token_cache = TokenCache(self._read_token, token_cache_ttl)
         self.firer = EventFirer(opts, self.call)
         self._reachable_at = -REACHABLE_TTL
@@ -57,34 +58,23 @@ class SaltGateway:
 
     # -- thread-local Salt objects -------------------------------------------------
     def loadauth(self) -> salt.auth.LoadAuth:
-        if not hasattr(self._local, "loadauth"):
-            loadauth = salt.auth.LoadAuth(self.opts)
-            loadauth.auth = KnownMisses(loadauth.auth)
-            self._local.loadauth = loadauth
-        return self._local.loadauth
+        return per_thread(self.opts, "loadauth", _loadauth)
 
     def ckminions(self) -> salt.utils.minions.CkMinions:
-        if not hasattr(self._local, "ckminions"):
-            self._local.ckminions = salt.utils.minions.CkMinions(self.opts)
-        return self._local.ckminions
+        return per_thread(self.opts, "ckminions", salt.utils.minions.CkMinions)
 
     def local_client(self) -> salt.client.LocalClient:
         """This thread's LocalClient: building one loads Salt's modules (~70 ms of CPU)."""
-        if getattr(self._local, "local_client", None) is None:
-            self._local.local_client = salt.client.get_local_client(mopts=self.opts)
-        return self._local.local_client
+        return per_thread(self.opts, "local_client", _local_client)
 
     def discard_local_client(self) -> None:
         """Forget this thread's LocalClient after a failure; the next call builds a new one."""
-        client = getattr(self._local, "local_client", None)
-        self._local.local_client = None
+        client = forget(self.opts, "local_client")
         if client is not None:
             client.destroy()
 
     def netapi(self) -> salt.netapi.NetapiClient:
-        if not hasattr(self._local, "netapi"):
-            self._local.netapi = salt.netapi.NetapiClient(self.opts)
-        return self._local.netapi
+        return per_thread(self.opts, "netapi", salt.netapi.NetapiClient)
 
     # -- running blocking work -----------------------------------------------------
     async def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -177,7 +167,67 @@ class SaltGateway:
         """Fire ``tag`` on the master's bus; ``False`` when the master did not take it."""
         return await self.firer.fire(data, tag)
 
+    # -- intents: what handlers, policies and the event streams ask of Salt ----------
+    async def auth_list(self, identity: Identity) -> list[Any]:
+        """The eauth ACL Salt enforces for ``identity``."""
+        return await self.call(acl.auth_list, self, identity)
+
+    async def allowed(self, identity: Identity, chunk: dict[str, Any], form: str) -> bool:
+        """May ``identity`` run this chunk? ``form`` is ``runner``, ``wheel`` or ``ssh``."""
+        if form == "ssh":
+            return await self.call(acl.ssh_allowed, self, identity, chunk)
+        return await self.call(acl.call_allowed, self, identity, chunk, form)
+
+    async def acl_targets(self, auth_list: list[Any]) -> dict[str, frozenset[str] | None]:
+        """The minions each target of ``auth_list`` matches now (``None``: every one)."""
+        return await self.call(acl.expand_targets, self.ckminions(), auth_list)
+
+    async def targeted_grains(
+        self, tdata: dict[str, Any], tgt: str
+    ) -> tuple[dict[str, Any], list[str]]:
+        """``({minion: cached grains}, [targeted minions with nothing cached])``; raises
+        :class:`~salt_ext_rest.errors.Forbidden` unless the caller may run ``grains.items``."""
+        return await self.call(self._targeted_grains, tdata, tgt)
+
+    def _targeted_grains(self, tdata: dict[str, Any], tgt: str) -> tuple[dict[str, Any], list[str]]:
+        minions = sorted(self.ckminions().check_minions(tgt, "glob").get("minions", []))
+        acl.authorize_grains(self, tdata, tgt, minions)
+        return minion_cache.grains_of(self.opts, minions)
+
+    async def accepted_minions(self) -> dict[str, dict[str, Any]]:
+        """Accepted minion ids → cached grains (``{}`` when none are cached)."""
+        return await self.call(minion_cache.read_minions, self.opts)
+
+    async def cached_grains(self, mids: list[str]) -> dict[str, dict[str, Any]]:
+        """Cached grains of these minions; those without any are left out."""
+        return await self.call(minion_cache.read_grains, self.opts, mids)
+
+    async def gen_accept(self, mid: str, keysize: int, force: bool) -> dict[str, str]:
+        """A new key pair for ``mid``, its public key accepted (``{}``: already accepted)."""
+        return await self.call(keygen.gen_accept, self.opts, mid, keysize, force)
+
+    def valid_minion_id(self, mid: str) -> bool:
+        return bool(salt.utils.verify.valid_id(self.opts, mid))
+
+    def pool_stats(self) -> dict[str, dict[str, int]]:
+        """Size and started threads of both pools. ``ThreadPoolExecutor`` has no public
+        accessor for either, so its private attributes are read here, and only here."""
+        return {
+            name: {"size": pool._max_workers, "threads": len(pool._threads)}
+            for name, pool in (("salt", self.pool), ("auth", self.auth_pool))
+        }
+
     def shutdown(self) -> None:
         self.firer.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.auth_pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _loadauth(opts: dict[str, Any]) -> salt.auth.LoadAuth:
+    loadauth = salt.auth.LoadAuth(opts)
+    loadauth.auth = KnownMisses(loadauth.auth)
+    return loadauth
+
+
+def _local_client(opts: dict[str, Any]) -> salt.client.LocalClient:
+    return salt.client.get_local_client(mopts=opts)

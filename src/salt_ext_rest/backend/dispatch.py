@@ -1,7 +1,7 @@
 """Run one validated lowstate chunk through Salt (on an executor thread).
 
 Most clients go through :class:`salt.netapi.NetapiClient`, so results have exactly
-rest_cherrypy's shapes (R3, R10). These clients are handled here instead:
+rest_cherrypy's shapes. These clients are handled here instead:
 
 * ``local`` honours ``timeout`` and can report the minions that did not return
   (by default a silent minion shows as in Salt's ``LocalClient.cmd``: Salt's
@@ -9,7 +9,7 @@ rest_cherrypy's shapes (R3, R10). These clients are handled here instead:
   ``report_missing: true`` turns the chunk's result into
   ``{"return", "minions", "missing", "jid"}`` with only real returns in ``return``);
 * ``wheel`` and ``wheel_async`` are authorized here against the arguments that
-  will run (:mod:`salt_ext_rest.callargs`), then run locally with exactly those;
+  will run (:mod:`salt_ext_rest.backend.callargs`), then run locally with exactly those;
   ``wheel_async`` under a jid generated here, so the jid returned is the jid of the
   job that runs (Salt's own returns another job's jid and answers 200 for a bogus
   token). ``wheel`` answers Salt's master's shape, ``{"tag", "data"}``;
@@ -31,18 +31,13 @@ import salt.utils.args
 import salt.utils.event
 import salt.utils.jid
 
-from salt_ext_rest import callargs
-from salt_ext_rest.gateway import SaltGateway
+from salt_ext_rest.backend import acl, callargs
+from salt_ext_rest.backend.callargs import ssh_opts
+from salt_ext_rest.backend.gateway import SaltGateway
 from salt_ext_rest.lowstate.chunks import CREDENTIAL_KEYS
 
 #: the ssh chunk keys salt-ssh is given (credentials were checked before)
 SSH_RUN_KEYS = ("tgt", "fun", "arg", "kwarg", "tgt_type", "timeout", "raw_shell")
-
-
-def ssh_opts(opts: dict[str, Any]) -> dict[str, Any]:
-    """The master's opts as Salt's API hands them to salt-ssh: no custom roster, and
-    the master's ``roster_file`` used as configured when ``rosters`` is not set."""
-    return {**opts, "__disable_custom_roster": True, "rosters": opts.get("rosters") or []}
 
 
 class Many(list):
@@ -94,6 +89,7 @@ class Dispatcher:
         low = {k: v for k, v in chunk.items() if k not in ("client", "report_missing")}
         call = salt.utils.args.format_call(client.run_job, low)
         kwargs = {**call.get("kwargs", {}), "listen": True}
+        # Salt's private helper: LocalClient.cmd's own default (the master's timeout).
         timeout = client._get_timeout(low.get("timeout"))
         pub = client.run_job(*call.get("args", ()), **kwargs)
         returns, silent = self._gather(client, pub, timeout, low) if pub else ({}, {})
@@ -123,7 +119,7 @@ class Dispatcher:
         return returns, silent
 
     def _wheel_async(self, chunk: dict[str, Any]) -> dict[str, str]:
-        username, low = self._authorize_wheel(chunk)
+        username, low = acl.authorize_wheel(self.gateway, chunk)
         jid = salt.utils.jid.gen_jid(self.opts)
         pub = {"jid": jid, "tag": salt.utils.event.tagify(jid, prefix="wheel")}
         wheel = callargs.wheel_client(self.opts)
@@ -131,27 +127,13 @@ class Dispatcher:
 
     def _wheel(self, chunk: dict[str, Any]) -> dict[str, Any]:
         """As Salt's master runs a ``wheel`` call, with the arguments authorized."""
-        username, low = self._authorize_wheel(chunk)
+        username, low = acl.authorize_wheel(self.gateway, chunk)
         fun, jid = chunk["fun"], salt.utils.jid.gen_jid(self.opts)
         tag = salt.utils.event.tagify(jid, prefix="wheel")
         low.update({"__jid__": jid, "__tag__": tag, "__user__": username})
         ret = callargs.wheel_client(self.opts).low(fun, low, print_event=False, full_return=True)
         data = {"fun": f"wheel.{fun}", "jid": jid, "tag": tag, "user": username}
         return {"tag": tag, "data": {**data, "return": ret["return"], "success": ret["success"]}}
-
-    def _authorize_wheel(self, chunk: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """The caller's name and the ``{"arg", "kwarg"}`` low to run, once the ACL allows it."""
-        auth_type = "token" if "token" in chunk else "eauth"
-        check = self.gateway.loadauth().check_authentication(dict(chunk), auth_type)
-        if check.get("error"):
-            raise salt.exceptions.EauthAuthenticationError(check["error"].get("message"))
-        args, kwargs = callargs.wheel_call(self.opts, chunk)
-        allowed = self.gateway.ckminions().wheel_check(
-            check.get("auth_list", []), chunk["fun"], {"arg": args, "kwarg": kwargs}
-        )
-        if not allowed or (isinstance(allowed, dict) and "error" in allowed):
-            raise salt.exceptions.AuthorizationError("Not authorized to run this wheel function")
-        return str(check.get("username", "UNKNOWN")), {"arg": args, "kwarg": kwargs}
 
     def _ssh(self, chunk: dict[str, Any]) -> Any:
         """salt-ssh on the roster's targets only (never a host named by the caller)."""
