@@ -16,6 +16,7 @@ import pytest
 
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.http.app import make_app
+from salt_ext_rest.testing.config import merge_config
 from salt_ext_rest.testing.gateway import (
     PASSWORD,
     STAND_IN_OPTS,
@@ -40,8 +41,6 @@ def rest_ext_plugins() -> list[object]:
 @pytest.fixture
 def rest_ext_opts(rest_ext_config: dict[str, Any]) -> dict[str, Any]:
     """Master opts of the in-process app: the stand-in's, ``rest_ext_config`` merged in."""
-    from salt_ext_rest.testing.config import merge_config
-
     return merge_config(STAND_IN_OPTS, {"rest_ext": rest_ext_config})
 
 
