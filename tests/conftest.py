@@ -1,8 +1,9 @@
 """
 Top-level pytest configuration shared by every test suite.
 
-It only makes the ``tests.support`` helpers importable; the integration fixtures
-live in ``tests/integration/conftest.py``.
+It makes the ``tests.support`` helpers importable; the stack fixtures come from the
+public pytest plugin ``salt_ext_rest.testing`` (a ``pytest11`` entry point, never
+registered again here) and ``tests/integration/conftest.py`` names them for the tests.
 """
 
 import pathlib
@@ -12,6 +13,10 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+
+# The example plugin's own tests run in their own pytest session, as a plugin author
+# runs them (tests/integration/test_plugin_example.py starts it).
+collect_ignore = ["plugin_example"]
 
 
 def pytest_sessionstart(session):

@@ -6,67 +6,15 @@ cookies and error bodies.
 """
 
 import json
-import secrets
-import time
 
 from tornado.testing import AsyncHTTPTestCase
 
 from salt_ext_rest.assembly import build_context
-from salt_ext_rest.backend.dispatch import Dispatcher
-from salt_ext_rest.backend.gateway import SaltGateway
 from salt_ext_rest.config import load_config
 from salt_ext_rest.http.app import make_app
 from salt_ext_rest.plugins.manager import make_plugin_manager
-
-
-class StandInGateway(SaltGateway):
-    """Salt replaced: one password, an in-memory token store, jobs echoed back."""
-
-    def __init__(self, opts):
-        super().__init__(opts, threads=2, auth_threads=1)
-        self.tokens, self.lookups, self.chunks = {}, [], []
-
-    async def mint_token(self, creds, token_expire=None):
-        if creds.password != "good":
-            return {}
-        token = secrets.token_hex(32)
-        now = time.time()
-        self.tokens[token] = {
-            "token": token,
-            "name": creds.username,
-            "eauth": creds.eauth,
-            "start": now,
-            "expire": now + 60,
-        }
-        return {**self.tokens[token], "perms": [".*"]}  # as Salt's: the ACL comes along
-
-    async def get_token(self, token):
-        self.lookups.append(token)
-        return self.tokens.get(token, {})
-
-    async def revoke_token(self, token):
-        self.tokens.pop(token, None)
-
-    async def permissions(self, tdata):
-        return ["test.*"]
-
-    async def master_reachable(self):
-        return True
-
-    async def call(self, func, *args, **kwargs):
-        if getattr(func, "__func__", None) is Dispatcher.run:
-            self.chunks.append(args[0])
-            return {"echo": args[0]["fun"]}
-        return func(*args, **kwargs)
-
-
-OPTS = {
-    "netapi_enable_clients": ["local", "runner"],
-    "external_auth": {"auto": {"*": ["test.*"]}},
-    "hash_type": "sha256",
-    "sock_dir": "/nonexistent",
-    "rest_ext": {"port": 1, "disable_ssl": True, "max_request_body_size": 2048},
-}
+from salt_ext_rest.testing.gateway import STAND_IN_OPTS as OPTS
+from salt_ext_rest.testing.gateway import StandInGateway
 
 
 class HttpLayerTest(AsyncHTTPTestCase):

@@ -11,7 +11,8 @@ from salt_ext_rest.config import load_config
 from salt_ext_rest.events.bus import EventBus
 from salt_ext_rest.http.app import make_app
 from salt_ext_rest.plugins.manager import make_plugin_manager
-from tests.functional.test_http_layer import OPTS, StandInGateway
+from salt_ext_rest.testing.gateway import STAND_IN_OPTS as OPTS
+from salt_ext_rest.testing.gateway import StandInGateway
 
 # These tests are about the transports, not visibility: every event to every caller
 # (the stand-in gateway has no Salt eauth to compute an ACL from).

@@ -1,34 +1,32 @@
 """
 Integration fixtures: one salt-master, two minions and a salt-api per test session.
 
+The stack comes from the project's public pytest plugin (``salt_ext_rest.testing``,
+loaded through the ``pytest11`` entry point); this file only gives its ``rest_ext_*``
+fixtures the names the tests use and adds what only this project needs (a second
+minion, CLIs, the master's event bus, the example plugin installed).
+
 The netapi module under test is ``rest_ext``; set ``SALT_EXT_REST_NETAPI_MODULE`` to
 ``rest_cherrypy`` or ``rest_tornado`` to run the same tests against Salt's modules.
 
 Master configuration layers (later wins; dicts merge, lists replace, ``REMOVE``
-deletes — see :func:`tests.support.config.merge_config`):
-
-1. salt-factories' defaults (ports, paths, ``log_level_logfile: debug``);
-2. ``master_config_defaults``: clients, eauth, shared secret and the netapi block;
-3. ``master_config_overrides``: empty; override it in a conftest.py.
-
-The master is session-scoped and created once, so an override only takes effect if
-it is visible to the *first* test that requests ``salt_master``: override it in a
-conftest.py covering the whole session. For a different master config in a single
-module or test, use ``salt_stack_factory``; for a different netapi block on the
-session master, use ``start_extra_api``.
+deletes — see :func:`salt_ext_rest.testing.config.merge_config`): salt-factories'
+defaults; the harness baseline (clients, eauth, shared secret, the netapi block);
+``rest_ext_config`` merged into the ``rest_ext:`` block; ``rest_ext_master_config_overrides``.
+The master is session-scoped: override those in a conftest.py covering the whole
+session. For a different master config in one module or test, use
+``salt_stack_factory``; for a different netapi block on the session master, use
+``start_extra_api``.
 """
 
-import functools
 import pathlib
 import subprocess
 import sys
 
 import pytest
-from pytestshellutils.utils import ports
 
-from tests.support import config as cfg
-from tests.support.saltapi import api_started, salt_api_daemon, start_api
-from tests.support.stack import master_factory, minion_factory, salt_stack
+from salt_ext_rest.testing import config as cfg
+from salt_ext_rest.testing.stack import minion_factory
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -46,50 +44,38 @@ def salt_factories_config(tmp_path_factory):
     }
 
 
+# The session master, minions and salt-api are the public plugin's fixtures
+# (salt_ext_rest.testing); the names below are what this project's tests request.
+
+
 @pytest.fixture(scope="session")
-def netapi_module():
+def netapi_module(rest_ext_netapi_module):
     """The netapi module the session's salt-api serves (``rest_ext`` by default)."""
-    return cfg.netapi_module_from_env()
+    return rest_ext_netapi_module
 
 
 @pytest.fixture(scope="session")
-def sharedsecret():
+def sharedsecret(rest_ext_sharedsecret):
     """Random per-session secret of the ``sharedsecret`` eauth backend."""
-    return cfg.new_sharedsecret()
+    return rest_ext_sharedsecret
 
 
 @pytest.fixture(scope="session")
-def api_port():
+def api_port(rest_ext_port):
     """Loopback TCP port of the session's salt-api."""
-    return ports.get_unused_localhost_port()
+    return rest_ext_port
 
 
 @pytest.fixture(scope="session")
-def master_config_defaults(sharedsecret, netapi_module, api_port):
-    """Baseline master config: enabled clients, eauth backends, secret, netapi block."""
-    return cfg.master_config(sharedsecret, netapi_module, api_port)
-
-
-@pytest.fixture(scope="session")
-def master_config_overrides():
-    """Extra master config merged over ``master_config_defaults`` (empty here)."""
-    return {}
-
-
-@pytest.fixture(scope="session")
-def salt_master(salt_factories, master_config_defaults, master_config_overrides):
+def salt_master(rest_ext_master):
     """The running session salt-master."""
-    config = cfg.merge_config(master_config_defaults, master_config_overrides)
-    factory = master_factory(salt_factories, config)
-    with factory.started():
-        yield factory
+    return rest_ext_master
 
 
 @pytest.fixture(scope="session")
-def salt_minion(salt_master):
+def salt_minion(rest_ext_minion):
     """Running minion ``minion-1``, key accepted."""
-    with minion_factory(salt_master, "minion-1").started() as minion:
-        yield minion
+    return rest_ext_minion
 
 
 @pytest.fixture(scope="session")
@@ -112,16 +98,9 @@ def salt_run_cli(salt_master):
 
 
 @pytest.fixture(scope="session")
-def salt_api(salt_master, salt_minion, salt_minion_2, netapi_module):
-    """
-    The running session salt-api, answering HTTP on ``api_url``.
-
-    Depends on both minions so API tests can target them. If it does not answer
-    ``GET /`` in time, the salt-api log tail is printed and the fixture errors.
-    """
-    daemon = salt_api_daemon(salt_master, netapi_module)
-    with api_started(daemon) as started:
-        yield started
+def salt_api(rest_ext_salt_api, salt_minion_2):
+    """The running session salt-api; both minions are up so API tests can target them."""
+    return rest_ext_salt_api
 
 
 @pytest.fixture(scope="session")
@@ -144,28 +123,28 @@ def limited_credentials(sharedsecret):
 
 
 @pytest.fixture
-def start_extra_api(salt_master, netapi_module):
+def start_extra_api(rest_ext_start_api):
     """
     Context manager factory: another salt-api on the session master.
 
     ``with start_extra_api({"max_request_body_size": 1024}) as api:`` runs a second
     salt-api (own port, log and pid file) whose netapi block is the defaults merged
     with the given dict; ``api.url`` is its base URL. Stopped when the block exits.
-    Accepts :func:`tests.support.saltapi.start_api` keyword arguments.
+    Accepts :func:`salt_ext_rest.testing.saltapi.start_api` keyword arguments.
     """
-    return functools.partial(start_api, salt_master, netapi_module=netapi_module)
+    return rest_ext_start_api
 
 
 @pytest.fixture(scope="session")
-def salt_stack_factory(salt_factories, netapi_module):
+def salt_stack_factory(rest_ext_stack_factory):
     """
     Context manager factory: a separate master + minion(s) + salt-api.
 
     ``with salt_stack_factory({"token_expire": 5}) as stack:`` yields a
-    :class:`tests.support.stack.SaltStack` (``stack.url``, ``stack.credentials``,
-    ``stack.minions``). See :func:`tests.support.stack.salt_stack`.
+    :class:`salt_ext_rest.testing.stack.SaltStack` (``stack.url``, ``stack.credentials``,
+    ``stack.minions``). See :func:`salt_ext_rest.testing.stack.salt_stack`.
     """
-    return functools.partial(salt_stack, salt_factories, netapi_module=netapi_module)
+    return rest_ext_stack_factory
 
 
 PLUGIN_DIR = REPO_ROOT / "tests" / "plugin_example"
@@ -189,13 +168,9 @@ def example_plugin_installed():
 
 
 @pytest.fixture
-def api(api_url, api_credentials):
+def api(rest_ext_client, salt_api):
     """An ApiClient on the session API, logged in as the full-rights user."""
-    from tests.support.api import ApiClient
-
-    client = ApiClient(api_url)
-    client.login(api_credentials)
-    return client
+    return rest_ext_client
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """ACL argument restrictions, POST /keys rights and caller-chosen jids, through a real salt-api.
 
-The ``webkeys`` user (tests/support/config.py) may accept and generate keys only for
+The ``webkeys`` user (salt_ext_rest/testing/config.py) may accept and generate keys only for
 minions named ``web*``; ``limited`` may run ``test.*``; ``saltdev`` may do everything.
 """
 
@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from saltfactories.utils import random_string
 
-from tests.support import config as cfg
-from tests.support.api import ApiClient
+from salt_ext_rest.testing import config as cfg
+from salt_ext_rest.testing.api import ApiClient
 
 pytestmark = [pytest.mark.integration]
 

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from tests.support.api import ApiClient
-from tests.support.config import ENABLED_CLIENTS
+from salt_ext_rest.testing.api import ApiClient
+from salt_ext_rest.testing.config import ENABLED_CLIENTS
 from tests.support.tokens import master_opts, store_expired_token
 
 pytestmark = [pytest.mark.integration]

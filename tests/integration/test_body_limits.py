@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.support.api import ApiClient
+from salt_ext_rest.testing.api import ApiClient
 
 pytestmark = [pytest.mark.integration]
 

@@ -7,7 +7,7 @@ import pytest
 import requests
 import yaml
 
-from tests.support.api import ApiClient
+from salt_ext_rest.testing.api import ApiClient
 
 pytestmark = [pytest.mark.integration]
 

@@ -17,8 +17,8 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 import requests
 
-from tests.support.api import ApiClient
-from tests.support.saltapi import start_api
+from salt_ext_rest.testing.api import ApiClient
+from salt_ext_rest.testing.saltapi import start_api
 
 pytestmark = [pytest.mark.integration]
 

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from tests.support.api import ApiClient
+from salt_ext_rest.testing.api import ApiClient
 from tests.support.certs import make_server_certs
 
 pytestmark = [pytest.mark.integration]
@@ -36,7 +36,7 @@ def site(tmp_path_factory):
 @pytest.fixture(scope="module")
 def web_api(site, salt_master, salt_minion, salt_minion_2, netapi_module):
     """A salt-api like SaltGUI's deployment: app, static files, a prefix, CORS, log files."""
-    from tests.support.saltapi import start_api
+    from salt_ext_rest.testing.saltapi import start_api
 
     conf = {
         "root_prefix": "/api",
@@ -215,7 +215,7 @@ def test_access_and_error_logs_without_tokens(web, site, api_credentials):
 # -- CORS "*", body size -----------------------------------------------------------
 @pytest.fixture(scope="module")
 def small_api(salt_master, netapi_module):
-    from tests.support.saltapi import start_api
+    from salt_ext_rest.testing.saltapi import start_api
 
     conf = {"cors_origin": "*", "max_request_body_size": 1024}
     with start_api(salt_master, conf, netapi_module=netapi_module) as api:
@@ -284,7 +284,7 @@ def test_413_comes_before_the_body_is_sent(small_api):
 # -- TLS ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tls_api(tmp_path_factory, salt_master, netapi_module):
-    from tests.support.saltapi import start_api
+    from salt_ext_rest.testing.saltapi import start_api
 
     certs = make_server_certs(tmp_path_factory.mktemp("tls"))
     conf = {

@@ -12,9 +12,10 @@ import uuid
 import pytest
 import requests
 
-from tests.support.api import ApiClient
-from tests.support.saltapi import start_api
-from tests.support.streams import SseReader, WsReader, fire_events, wait_until
+from salt_ext_rest.testing.api import ApiClient
+from salt_ext_rest.testing.saltapi import start_api
+from salt_ext_rest.testing.streams import SseReader, WsReader, wait_until
+from tests.support.bus import fire_events
 
 pytestmark = [pytest.mark.integration]
 

@@ -7,10 +7,11 @@ import uuid
 
 import pytest
 
+from salt_ext_rest.testing.api import ApiClient
+from salt_ext_rest.testing.saltapi import start_api
+from salt_ext_rest.testing.streams import SseReader, wait_until
 from tests.integration.test_plugins_and_config import PLUGIN_CONF
-from tests.support.api import ApiClient
-from tests.support.saltapi import start_api
-from tests.support.streams import SseReader, fire_events, wait_until
+from tests.support.bus import fire_events
 
 pytestmark = [pytest.mark.integration]
 

@@ -8,10 +8,11 @@ import pytest
 import requests
 import salt.auth
 
-from tests.support import config as cfg
-from tests.support.api import ApiClient
-from tests.support.saltapi import start_api
-from tests.support.streams import SseReader, fire_events, wait_until
+from salt_ext_rest.testing import config as cfg
+from salt_ext_rest.testing.api import ApiClient
+from salt_ext_rest.testing.saltapi import start_api
+from salt_ext_rest.testing.streams import SseReader, wait_until
+from tests.support.bus import fire_events
 from tests.support.tokens import master_opts
 
 pytestmark = [pytest.mark.integration]

@@ -12,9 +12,9 @@ import uuid
 import pytest
 import salt.utils.event
 
-from tests.support.api import ApiClient
-from tests.support.saltapi import start_api
-from tests.support.streams import SseReader, WsReader, wait_until
+from salt_ext_rest.testing.api import ApiClient
+from salt_ext_rest.testing.saltapi import start_api
+from salt_ext_rest.testing.streams import SseReader, WsReader, wait_until
 from tests.support.tokens import master_opts
 
 pytestmark = [pytest.mark.integration]

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from tests.support.api import ApiClient
-from tests.support.streams import wait_for_event
+from salt_ext_rest.testing.api import ApiClient
+from tests.support.bus import wait_for_event
 from tests.support.tokens import store_expired_token
 
 pytestmark = [pytest.mark.integration]

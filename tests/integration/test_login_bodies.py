@@ -5,7 +5,7 @@ import urllib.parse
 
 import pytest
 
-from tests.support.api import ApiClient
+from salt_ext_rest.testing.api import ApiClient
 
 pytestmark = [pytest.mark.integration]
 

@@ -6,9 +6,9 @@ handful of requests is enough to empty them.
 
 import pytest
 
-from tests.support.api import ApiClient
-from tests.support.config import LIMITED_USER
-from tests.support.saltapi import start_api
+from salt_ext_rest.testing.api import ApiClient
+from salt_ext_rest.testing.config import LIMITED_USER
+from salt_ext_rest.testing.saltapi import start_api
 from tests.support.tokens import valid_tokens
 
 pytestmark = [pytest.mark.integration]

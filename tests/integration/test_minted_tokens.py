@@ -4,7 +4,7 @@ import secrets
 
 import pytest
 
-from tests.support.api import ApiClient
+from salt_ext_rest.testing.api import ApiClient
 from tests.support.tokens import valid_tokens
 
 pytestmark = [pytest.mark.integration]

@@ -3,8 +3,8 @@
 
 import pytest
 
-from tests.support.api import ApiClient
-from tests.support.saltapi import api_start_failure
+from salt_ext_rest.testing.api import ApiClient
+from salt_ext_rest.testing.saltapi import api_start_failure
 
 pytestmark = [pytest.mark.integration]
 
@@ -21,7 +21,7 @@ PLUGIN_CONF = {
 
 @pytest.fixture(scope="module")
 def plugin_api(example_plugin_installed, salt_master, salt_minion, salt_minion_2, netapi_module):
-    from tests.support.saltapi import start_api
+    from salt_ext_rest.testing.saltapi import start_api
 
     with start_api(salt_master, PLUGIN_CONF, netapi_module=netapi_module) as api:
         yield api

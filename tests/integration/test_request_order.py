@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from tests.support.api import ApiClient
+from salt_ext_rest.testing.api import ApiClient
 from tests.support.tokens import valid_tokens
 
 pytestmark = [pytest.mark.integration]

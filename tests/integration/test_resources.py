@@ -7,7 +7,7 @@ import time
 import pytest
 from saltfactories.utils import random_string
 
-from tests.support.api import ApiClient
+from salt_ext_rest.testing.api import ApiClient
 
 pytestmark = [pytest.mark.integration]
 

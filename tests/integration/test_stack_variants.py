@@ -5,9 +5,9 @@ import time
 import pytest
 from pytestshellutils.utils import ports
 
-from tests.support import config as cfg
-from tests.support.api import ApiClient
-from tests.support.config import ENABLED_CLIENTS
+from salt_ext_rest.testing import config as cfg
+from salt_ext_rest.testing.api import ApiClient
+from salt_ext_rest.testing.config import ENABLED_CLIENTS
 
 pytestmark = [pytest.mark.integration]
 

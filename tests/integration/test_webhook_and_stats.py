@@ -6,8 +6,8 @@ import os
 import pytest
 import requests
 
-from tests.support.api import ApiClient
-from tests.support.streams import wait_for_event
+from salt_ext_rest.testing.api import ApiClient
+from tests.support.bus import wait_for_event
 
 pytestmark = [pytest.mark.integration]
 
@@ -95,7 +95,7 @@ def test_stats_works_with_the_session_cookie(api_url, api_credentials):
 
 @pytest.fixture(scope="module")
 def open_api(salt_master, salt_minion, netapi_module):
-    from tests.support.saltapi import start_api
+    from salt_ext_rest.testing.saltapi import start_api
 
     conf = {"webhook_url": "/ci/", "webhook_disable_auth": True, "stats_disable_auth": True}
     with start_api(salt_master, conf, netapi_module=netapi_module) as api:

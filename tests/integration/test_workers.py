@@ -11,7 +11,7 @@ import psutil
 import pytest
 import requests
 
-from tests.support.api import ApiClient
+from salt_ext_rest.testing.api import ApiClient
 
 pytestmark = [pytest.mark.integration]
 

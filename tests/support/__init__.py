@@ -1,8 +1,8 @@
 """
-Test helpers for salt-ext-rest.
+Helpers only this project's tests use; the shared harness is the public pytest plugin
+:mod:`salt_ext_rest.testing`.
 
-* :mod:`tests.support.config`: the master configuration every test stack uses.
-* :mod:`tests.support.saltapi`: a salt-api factory that knows ``rest_ext`` and
-  helpers to start extra salt-api processes with another netapi configuration.
-* :mod:`tests.support.stack`: throw-away master + minions + salt-api stacks.
+* :mod:`tests.support.tokens`: tokens written into the master's token store.
+* :mod:`tests.support.bus`: fire and wait for events on the master's bus.
+* :mod:`tests.support.certs`: throw-away X.509 certificates for the TLS tests.
 """

@@ -4,7 +4,7 @@ Master, minions and salt-api factories, and throw-away stacks built from them.
 Use :func:`salt_stack` when a test needs a different *master* configuration
 (``external_auth``, ``netapi_enable_clients``, ``token_expire``, ...): those keys are
 read by the master process as well as by salt-api, so they cannot be changed with a
-config copy the way :func:`tests.support.saltapi.start_api` changes the netapi block.
+config copy the way :func:`salt_ext_rest.testing.saltapi.start_api` changes the netapi block.
 """
 
 import contextlib
@@ -13,14 +13,14 @@ import attr
 from pytestshellutils.utils import ports
 from saltfactories.utils import random_string
 
-from tests.support.config import (
+from salt_ext_rest.testing.config import (
     DEFAULT_NETAPI_MODULE,
     api_credentials,
     master_config,
     merge_config,
     new_sharedsecret,
 )
-from tests.support.saltapi import api_started, salt_api_daemon
+from salt_ext_rest.testing.saltapi import api_started, salt_api_daemon
 
 
 def master_factory(salt_factories, config, master_id=None):
@@ -75,9 +75,9 @@ def salt_stack(
     Start a fresh master (baseline config merged with ``master_overrides``), minions
     and salt-api; yield a :class:`SaltStack`; stop everything on exit.
 
-    ``master_overrides`` follows :func:`tests.support.config.merge_config` (lists
+    ``master_overrides`` follows :func:`salt_ext_rest.testing.config.merge_config` (lists
     replace, ``REMOVE`` deletes). Costs a few seconds per stack: prefer the session
-    stack or :func:`tests.support.saltapi.start_api` when they suffice.
+    stack or :func:`salt_ext_rest.testing.saltapi.start_api` when they suffice.
     """
     sharedsecret = sharedsecret or new_sharedsecret()
     base = master_config(sharedsecret, netapi_module, ports.get_unused_localhost_port())

@@ -15,7 +15,7 @@ and ``api_pidfile``. Every other key (``root_dir``, ``sock_dir``, ``pki_dir``,
 ``external_auth``, ...) is unchanged, so the extra salt-api talks to the same running
 master and minions. Keys the *master* process reads too (``external_auth``,
 ``netapi_enable_clients`` checked at publish, ...) must not differ between the copy and
-the master: use :func:`tests.support.stack.salt_stack` for those.
+the master: use :func:`salt_ext_rest.testing.stack.salt_stack` for those.
 
 Caution: when a daemon stops, pytest-shell-utilities kills every process still
 listening on its checked port -- the pytest process included if a test opened a
@@ -41,8 +41,14 @@ from pytestshellutils.exceptions import FactoryNotStarted
 from pytestshellutils.utils import ports
 from saltfactories.bases import SaltDaemon
 from saltfactories.daemons.api import SaltApi
+from saltfactories.daemons.master import SaltMaster
 
-from tests.support.config import DEFAULT_NETAPI_MODULE, LOOPBACK, NETAPI_MODULES, netapi_config
+from salt_ext_rest.testing.config import (
+    DEFAULT_NETAPI_MODULE,
+    LOOPBACK,
+    NETAPI_MODULES,
+    netapi_config,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +76,9 @@ class NetapiSaltApi(SaltApi):
                 f"The master config {self.config.get('conf_file')} has no "
                 f"'{self.netapi_module}:' block with a 'port'"
             )
-        self.check_ports = [int(block["port"])]
+        # ``check_ports`` is an attrs field of pytestshellutils' Daemon; mypy's attrs
+        # plugin does not see the base class's slots.
+        self.check_ports = [int(block["port"])]  # type: ignore[misc]
         # Skip SaltApi.__attrs_post_init__: it hard-codes rest_cherrypy/rest_tornado.
         SaltDaemon.__attrs_post_init__(self)
         self.start_check(self._check_http_ready)
@@ -96,10 +104,15 @@ class NetapiSaltApi(SaltApi):
         return f"{scheme}://{host}:{self.port}"
 
     def log_file(self):
-        """Path of this salt-api's log file, resolved exactly as salt-api resolves it."""
-        import salt.config
+        """
+        Path of this salt-api's log file.
 
-        return pathlib.Path(salt.config.api_config(self.config_file)["api_logfile"])
+        salt-factories writes ``api_logfile`` into every master config it creates (and
+        :func:`write_api_config_copy` into its copies); a relative path is under
+        ``root_dir``, as salt-api resolves it.
+        """
+        path = pathlib.Path(self.config["api_logfile"])
+        return path if path.is_absolute() else pathlib.Path(self.config["root_dir"]) / path
 
     def _check_http_ready(self, timeout_at):
         """Start check: one ``GET /`` attempt; pytestshellutils repeats it until the timeout."""
@@ -158,8 +171,6 @@ def write_api_config_copy(master, netapi_module, block):
     Returns the loaded config; its ``conf_file`` points into a new directory under the
     master's ``root_dir`` that also holds this salt-api's ``api.log`` and ``api.pid``.
     """
-    import salt.config
-
     src = pathlib.Path(master.config_file)
     raw = yaml.safe_load(src.read_text(encoding="utf-8"))
     for module in NETAPI_MODULES:
@@ -172,7 +183,8 @@ def write_api_config_copy(master, netapi_module, block):
         shutil.copytree(src.parent / "master.d", dest / "master.d")
     conf_file = dest / "master"
     conf_file.write_text(yaml.safe_dump(raw, default_flow_style=False), encoding="utf-8")
-    return salt.config.master_config(str(conf_file))
+    # Loaded the way salt-factories loads a master's config file (Salt's own loader).
+    return SaltMaster.load_config(str(conf_file), None)
 
 
 def build_netapi_block(netapi_module, netapi_conf=None, merge_defaults=True):

@@ -7,6 +7,7 @@ the loopback interface.
 """
 
 import copy
+import dataclasses
 import os
 import secrets
 
@@ -128,3 +129,11 @@ def merge_config(base, overrides):
 def api_credentials(sharedsecret, username=API_USER):
     """Return the login body for ``username`` through the ``sharedsecret`` backend."""
     return {"username": username, "password": sharedsecret, "eauth": "sharedsecret"}
+
+
+@dataclasses.dataclass(frozen=True)
+class RestExtApi:
+    """A running API: its base URL (no trailing slash) and a full-rights login body."""
+
+    url: str
+    credentials: dict[str, str]

@@ -1,14 +1,12 @@
-"""Stream clients for tests: SSE and WebSocket readers on asyncio, and a bus firer."""
+"""Stream clients for tests: SSE and WebSocket readers on asyncio, and a condition wait."""
 
 import asyncio
 import json
 import time
+from typing import Any
 
-import salt.utils.event
 import tornado.httpclient
 import tornado.websocket
-
-from tests.support.tokens import master_opts
 
 
 def parse_sse(text):
@@ -24,7 +22,7 @@ def parse_sse(text):
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     while "\n\n" in text:
         block, text = text.split("\n\n", 1)
-        fields = {}
+        fields: dict[str, str] = {}
         for line in block.split("\n"):
             if line.startswith(":") or ":" not in line:
                 continue
@@ -95,7 +93,7 @@ class WsReader:
         self.frames = []
         self.close_code = None
         self.close_reason = None
-        self.conn = None
+        self.conn: Any = None  # the WebSocketClientConnection once connected
         self.task = None
 
     async def connect(self):
@@ -124,28 +122,11 @@ class WsReader:
             self.task.cancel()
 
 
-def fire_events(master, tag_prefix, count, payload=None):
-    """Fire ``count`` events ``<tag_prefix>/<n>`` onto ``master``'s event bus (blocking)."""
-    opts = master_opts(master)
-    with salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=False) as event:
-        for n in range(count):
-            event.fire_event({"n": n, **(payload or {})}, f"{tag_prefix}/{n}")
-
-
 async def wait_until(predicate, timeout=60, interval=0.05):
+    """Poll ``predicate`` until it is true or ``timeout`` seconds pass; return its last value."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return True
         await asyncio.sleep(interval)
     return predicate()
-
-
-def wait_for_event(event, tag, timeout=60):
-    """Wait on a sync Salt event handle for ``tag``; return its data."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        found = event.get_event(wait=1, tag=tag, full=True)
-        if found and found["tag"] == tag:
-            return found["data"]
-    raise AssertionError(f"no event {tag} within {timeout}s")
