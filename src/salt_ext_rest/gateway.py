@@ -22,6 +22,7 @@ import salt.client
 import salt.netapi
 import salt.utils.minions
 
+from salt_ext_rest.auth.failure_delay import FailureDelay
 from salt_ext_rest.auth.identity import Credentials
 from salt_ext_rest.auth.loader_misses import KnownMisses
 from salt_ext_rest.auth.token_cache import TokenCache
@@ -54,12 +55,14 @@ class SaltGateway:
         # eauth (PAM, LDAP, deliberately slow failures) gets its own pool, so a burst
         # of bad logins never delays token checks or jobs.
         self.auth_pool = ThreadPoolExecutor(auth_threads, thread_name_prefix="rest_ext-auth")
+        self.failure_delay = FailureDelay()
 
     # -- thread-local Salt objects -------------------------------------------------
     def loadauth(self) -> salt.auth.LoadAuth:
         if not hasattr(self._local, "loadauth"):
             loadauth = salt.auth.LoadAuth(self.opts)
             loadauth.auth = KnownMisses(loadauth.auth)
+            loadauth.time_auth = functools.partial(self._check_eauth, loadauth)
             self._local.loadauth = loadauth
         return self._local.loadauth
 
@@ -123,24 +126,40 @@ class SaltGateway:
         return True
 
     # -- tokens and eauth ----------------------------------------------------------
+    def _check_eauth(self, loadauth: salt.auth.LoadAuth, load: dict[str, Any]) -> Any:
+        """``LoadAuth.time_auth`` without its wait after a failure (see
+        :mod:`salt_ext_rest.auth.failure_delay`); the check's time is kept for that wait."""
+        started = time.monotonic()
+        # The eauth check time_auth wraps: a private method of Salt's LoadAuth.
+        result = loadauth._LoadAuth__auth_call(load)
+        self._local.check_seconds = time.monotonic() - started
+        return result
+
     async def mint_token(self, creds: Credentials, token_expire: Any = None) -> dict[str, Any]:
-        """Run eauth and mint a Salt token; ``{}`` when the credentials are refused."""
+        """Run eauth and mint a Salt token; ``{}`` when the credentials are refused.
+
+        A refusal is answered after Salt's failure delay, waited here, not on a thread.
+        """
         load = {"username": creds.username, "password": creds.password, "eauth": creds.eauth}
         if token_expire is not None:
             load["token_expire"] = token_expire
-        minted = await self.call_auth(self._mint, load)
-        if minted:
-            self.token_cache.remember(
-                minted["token"], {k: v for k, v in minted.items() if k != "perms"}
-            )
+        minted, check_seconds = await self.call_auth(self._mint, load)
+        if not minted:
+            if check_seconds is not None:  # eauth ran and refused
+                await self.failure_delay.wait(check_seconds)
+            return {}
+        tdata = {k: v for k, v in minted.items() if k != "perms"}
+        self.token_cache.remember(minted["token"], tdata)
         return minted
 
-    def _mint(self, load: dict[str, Any]) -> dict[str, Any]:
+    def _mint(self, load: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
+        """(token data with its ACL, or ``{}``; seconds the eauth check took, if it ran)."""
+        self._local.check_seconds = None
         tdata = self.loadauth().mk_token(load)
         if not tdata or "token" not in tdata:
-            return {}
+            return {}, self._local.check_seconds
         # The ACL /login reports, computed in the same executor call.
-        return {**tdata, "perms": self._permissions(tdata)}
+        return {**tdata, "perms": self._permissions(tdata)}, self._local.check_seconds
 
     async def get_token(self, token: str) -> dict[str, Any]:
         """The token's data, or ``{}`` when unknown or expired. ``token`` must be pre-checked.
