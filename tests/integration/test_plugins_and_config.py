@@ -13,7 +13,6 @@ pytestmark = [pytest.mark.integration]
 
 API_KEY = "example-" + uuid.uuid4().hex
 PLUGIN_CONF = {
-    "event_visibility": "example-only-hooks",
     "plugins": {
         "example": {
             "enabled": True,
@@ -23,13 +22,15 @@ PLUGIN_CONF = {
         }
     },
 }
+#: the plugin's visibility policy too (it is offered whatever the plugin settings)
+PLUGIN_API_CONF = {**PLUGIN_CONF, "event_visibility": "example-only-hooks"}
 
 
 @pytest.fixture(scope="module")
 def plugin_api(example_plugin_installed, salt_master, salt_minion, salt_minion_2, netapi_module):
     from tests.support.saltapi import start_api
 
-    with start_api(salt_master, PLUGIN_CONF, netapi_module=netapi_module) as api:
+    with start_api(salt_master, PLUGIN_API_CONF, netapi_module=netapi_module) as api:
         yield api
 
 
