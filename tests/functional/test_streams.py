@@ -55,16 +55,6 @@ class StreamTest(AsyncHTTPTestCase):
         assert frame == {"tag": "t/1", "data": {"x": 1, "token": "<redacted>"}}
 
     @gen_test
-    async def test_slow_subscriber_is_closed_with_1013_and_a_reason(self):
-        conn = await self.connect(f"/all_events/{await self.token()}")
-        conn.write_message("websocket client ready")
-        await self.wait_subscribed()
-        (sub,) = self.context.bus.subscriptions
-        sub.close("subscriber too slow: more than 1000 events behind", 1013)
-        assert await conn.read_message() is None
-        assert conn.close_code == 1013 and "too slow" in conn.close_reason
-
-    @gen_test
     async def test_cherrypy_ws_frames(self):
         conn = await self.connect(f"/ws/{await self.token()}")
         conn.write_message("websocket client ready")

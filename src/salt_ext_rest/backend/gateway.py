@@ -22,6 +22,7 @@ import salt.netapi
 import salt.utils.minions
 import salt.utils.verify
 
+from salt_ext_rest.auth.failure_delay import FailureDelay
 from salt_ext_rest.auth.identity import Credentials, Identity
 from salt_ext_rest.backend import acl, keygen, minion_cache
 from salt_ext_rest.backend.firer import EventFirer
@@ -55,6 +56,7 @@ class SaltGateway:
         # eauth (PAM, LDAP, deliberately slow failures) gets its own pool, so a burst
         # of bad logins never delays token checks or jobs.
         self.auth_pool = ThreadPoolExecutor(auth_threads, thread_name_prefix="rest_ext-auth")
+        self.failure_delay = FailureDelay()
 
     # -- thread-local Salt objects -------------------------------------------------
     def loadauth(self) -> salt.auth.LoadAuth:
@@ -114,23 +116,32 @@ class SaltGateway:
 
     # -- tokens and eauth ----------------------------------------------------------
     async def mint_token(self, creds: Credentials, token_expire: Any = None) -> dict[str, Any]:
-        """Run eauth and mint a Salt token; ``{}`` when the credentials are refused."""
+        """Run eauth and mint a Salt token; ``{}`` when the credentials are refused.
+
+        A refusal is answered after Salt's failure delay, waited here, not on a thread.
+        """
         load = {"username": creds.username, "password": creds.password, "eauth": creds.eauth}
         if token_expire is not None:
             load["token_expire"] = token_expire
-        minted = await self.call_auth(self._mint, load)
-        if minted:
-            self.token_cache.remember(
-                minted["token"], {k: v for k, v in minted.items() if k != "perms"}
-            )
+        minted, check_seconds = await self.call_auth(self._mint, load)
+        if not minted:
+            if check_seconds is not None:  # eauth ran and refused
+                await self.failure_delay.wait(check_seconds)
+            return {}
+        tdata = {k: v for k, v in minted.items() if k != "perms"}
+        self.token_cache.remember(minted["token"], tdata)
         return minted
 
-    def _mint(self, load: dict[str, Any]) -> dict[str, Any]:
-        tdata = self.loadauth().mk_token(load)
+    def _mint(self, load: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
+        """(token data with its ACL, or ``{}``; seconds the eauth check took, if it ran)."""
+        loadauth = self.loadauth()
+        loadauth.rest_ext_check_seconds = None
+        tdata = loadauth.mk_token(load)
+        seconds = loadauth.rest_ext_check_seconds
         if not tdata or "token" not in tdata:
-            return {}
+            return {}, seconds
         # The ACL /login reports, computed in the same executor call.
-        return {**tdata, "perms": self._permissions(tdata)}
+        return {**tdata, "perms": self._permissions(tdata)}, seconds
 
     async def get_token(self, token: str) -> dict[str, Any]:
         """The token's data, or ``{}`` when unknown or expired. ``token`` must be pre-checked.
@@ -226,7 +237,18 @@ class SaltGateway:
 def _loadauth(opts: dict[str, Any]) -> salt.auth.LoadAuth:
     loadauth = salt.auth.LoadAuth(opts)
     loadauth.auth = KnownMisses(loadauth.auth)
+    loadauth.time_auth = functools.partial(_check_eauth, loadauth)
     return loadauth
+
+
+def _check_eauth(loadauth: Any, load: dict[str, Any]) -> Any:
+    """``LoadAuth.time_auth`` without its wait after a failure (see
+    :mod:`salt_ext_rest.auth.failure_delay`); the check's time is kept for that wait."""
+    started = time.monotonic()
+    # The eauth check time_auth wraps: a private method of Salt's LoadAuth.
+    result = loadauth._LoadAuth__auth_call(load)
+    loadauth.rest_ext_check_seconds = time.monotonic() - started
+    return result
 
 
 def _local_client(opts: dict[str, Any]) -> salt.client.LocalClient:

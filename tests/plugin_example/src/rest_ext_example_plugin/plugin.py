@@ -1,13 +1,30 @@
-"""Example plugin: an extra route, a tighter lowstate schema and a policy.
+"""Example plugin: one implementation of every hook rest_ext offers.
 
-It only acts when the master config enables it::
+An extra route, a tighter lowstate schema, a policy, an event formatter, an API-key
+authenticator and an event visibility policy. Only the formatter and the visibility
+policy are offered whether or not the master config enables the plugin::
 
     rest_ext:
       plugins:
-        example: {enabled: true, denied_functions: [test.sleep]}
+        example:
+          enabled: true
+          denied_functions: [test.sleep]
+          api_keys: {<key>: <salt user>}
 """
 
-from salt_ext_rest.plugins import ApiHandler, Forbidden, hookimpl
+import fnmatch
+
+from salt_ext_rest.plugins import (
+    ApiHandler,
+    Credentials,
+    Forbidden,
+    Identity,
+    RestError,
+    hookimpl,
+)
+
+#: ``eauth`` value of credentials the API-key authenticator handles.
+API_KEY_EAUTH = "example-key"
 
 
 def settings(context):
@@ -39,7 +56,11 @@ class NoGlobForUser:
 def rest_routes(context):
     if not settings(context).get("enabled"):
         return []
-    return [(r"/example/whoami", WhoAmIHandler, {"context": context})]
+    kwargs = {"context": context}
+    return [
+        (r"/example/whoami", WhoAmIHandler, kwargs),
+        (r"/example/teapot", TeapotHandler, kwargs),
+    ]
 
 
 @hookimpl
@@ -76,3 +97,72 @@ class ShoutFormatter:
 def rest_event_formatters(context):
     # Formatters are harmless to offer whether or not the plugin is enabled.
     return [ShoutFormatter()]
+
+
+class ApiKeyAuthenticator:
+    """``{"username": <user>, "password": <API key>, "eauth": "example-key"}``.
+
+    A key listed in ``api_keys`` for that user proves the identity; the caller gets a
+    real Salt token of the user, minted through Salt's ``sharedsecret`` eauth, so Salt
+    enforces that user's ``external_auth`` ACL on everything the token runs.
+    """
+
+    name = "example-api-key"
+
+    def __init__(self, context, api_keys):
+        self.context = context
+        self.api_keys = dict(api_keys)
+
+    async def authenticate(self, credentials: Credentials) -> Identity | None:
+        if credentials.eauth != API_KEY_EAUTH or not credentials.password:
+            return None
+        user = self.api_keys.get(credentials.password)
+        if user is None or user != credentials.username:
+            return None
+        salt_credentials = Credentials(
+            username=user, password=self.context.opts.get("sharedsecret"), eauth="sharedsecret"
+        )
+        tdata = await self.context.gateway.mint_token(salt_credentials)
+        return Identity.from_token_data(tdata, backend=self.name) if tdata else None
+
+
+@hookimpl
+def rest_authenticators(context):
+    keys = settings(context).get("api_keys") or {}
+    return [ApiKeyAuthenticator(context, keys)] if settings(context).get("enabled") else []
+
+
+class OnlyHooks:
+    """``event_visibility: example-only-hooks``: webhook events only (and stream notices)."""
+
+    name = "example-only-hooks"
+
+    async def prepare(self, identity):
+        return lambda event: event.notice or fnmatch.fnmatchcase(event.tag, "salt/netapi/hook/*")
+
+
+@hookimpl
+def rest_event_visibility(context):
+    # Offered always: it is used only when ``event_visibility`` names it.
+    return [OnlyHooks()]
+
+
+class ExampleError(Exception):
+    """Raised by ``GET /example/teapot``; :func:`rest_map_exception` maps it to 418."""
+
+
+class Teapot(RestError):
+    status, reason = 418, "I'm a teapot"
+
+
+class TeapotHandler(ApiHandler):
+    """``GET /example/teapot``: an authenticated request that fails in a plugin's way."""
+
+    async def get(self):
+        await self.identify()
+        raise ExampleError("short and stout")
+
+
+@hookimpl
+def rest_map_exception(exc):
+    return Teapot(f"example plugin: {exc}") if isinstance(exc, ExampleError) else None
