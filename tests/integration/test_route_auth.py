@@ -17,12 +17,11 @@ from salt_ext_rest.http.app import make_app
 from salt_ext_rest.plugins.manager import make_plugin_manager
 from salt_ext_rest.testing.gateway import StandInGateway
 from tests.functional.test_route_auth import (
-    ALWAYS_PUBLIC,
     BODIES,
     LOWSTATE,
-    PUBLIC,
     concrete_path,
     implemented_methods,
+    open_routes,
     route_patterns,
 )
 from tests.support.tokens import master_opts
@@ -63,9 +62,4 @@ def test_every_route_of_the_session_api_needs_credentials(session_router, api_ur
     assert {"/", "/run", "/minions", "/jobs", "/keys", "/events", "/hook(/.*)?"} <= {
         route for _, route in answers
     }
-    open_routes = {
-        route: status
-        for route, status in answers.items()
-        if status != 401 and route[0] not in ALWAYS_PUBLIC and route not in PUBLIC
-    }
-    assert open_routes == {}
+    assert open_routes(answers) == {}
