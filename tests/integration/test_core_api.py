@@ -171,14 +171,6 @@ def test_local_timeout_and_missing_minions(api):
     assert result["missing"] == [] and sorted(result["minions"]) == sorted(MINIONS)
 
 
-def test_local_waits_past_gather_job_timeout(api):
-    # rest_tornado gave up after gather_job_timeout (10 s) and returned {}.
-    chunk = {**PING, "fun": "test.sleep", "arg": [12], "timeout": 30}
-    started = time.monotonic()
-    assert api.run(chunk) == [dict.fromkeys(MINIONS, True)]
-    assert time.monotonic() - started >= 12
-
-
 def test_no_matching_minion_is_empty(api):
     assert api.run({**PING, "tgt": "no-such-minion"}) == [{}]
 

@@ -1,9 +1,11 @@
-"""Behaviour that needs its own master: ssh enabled, short-lived tokens, the master going down."""
+"""Behaviour that needs its own master: ssh enabled, short-lived tokens, a short
+``gather_job_timeout``, the master going down."""
 
 import time
 
 import pytest
 from pytestshellutils.utils import ports
+from saltfactories.utils import random_string
 
 from tests.support import config as cfg
 from tests.support.api import ApiClient
@@ -12,6 +14,9 @@ from tests.support.config import ENABLED_CLIENTS
 pytestmark = [pytest.mark.integration]
 
 TOKEN_EXPIRE = 4
+#: Salt waits this long for minions to answer ``saltutil.find_job`` (10 s by default):
+#: short, so a stopped minion is given up on quickly.
+GATHER_JOB_TIMEOUT = 2
 #: the roster's only host: 127.0.0.1 on a port nothing listens on
 SSH_HOST = "unreachable"
 
@@ -29,6 +34,7 @@ def stack(salt_stack_factory, roster_file):
     overrides = {
         "netapi_enable_clients": [*ENABLED_CLIENTS, "ssh"],
         "token_expire": TOKEN_EXPIRE,
+        "gather_job_timeout": GATHER_JOB_TIMEOUT,
         "roster_file": str(roster_file),
     }
     with salt_stack_factory(overrides) as running:
@@ -140,22 +146,44 @@ def test_expired_token_is_refused(stack):
     client.run(ping, expect=401)
 
 
-def test_silent_minion_is_reported(stack):
+def test_local_waits_past_gather_job_timeout(stack):
+    """A job that outlives ``gather_job_timeout`` still returns (rest_tornado returned {})."""
     client = ApiClient(stack.url)
+    client.login(stack.credentials)
     (minion,) = stack.minions
-    minion.terminate()
+    seconds = GATHER_JOB_TIMEOUT + 2
+    chunk = {"client": "local", "tgt": "*", "fun": "test.sleep", "arg": [seconds], "timeout": 30}
+    started = time.monotonic()
+    assert client.run(chunk) == [{minion.id: True}]
+    assert time.monotonic() - started >= seconds
+
+
+def test_silent_minion_is_reported(stack):
+    """A minion whose key is accepted but that never answers, beside one that does.
+
+    To the master, an accepted key whose minion is not connected is what a stopped
+    minion is: it is targeted, never returns and does not answer ``find_job``.
+    """
+    client = ApiClient(stack.url)
+    client.login(stack.credentials)
+    (minion,) = stack.minions
+    silent = random_string("silent-")
+    (accepted,) = client.run({"client": "wheel", "fun": "key.gen_accept", "id_": silent})
+    assert accepted["data"]["success"] is True, accepted
     try:
         chunk = {"client": "local", "tgt": "*", "fun": "test.ping", "timeout": 2}
         client.login(stack.credentials)  # this stack's tokens live TOKEN_EXPIRE seconds
         (default,) = client.run(chunk)  # Salt's LocalClient.cmd shape, as rest_cherrypy
-        assert list(default) == [minion.id]
-        assert default[minion.id] is False or default[minion.id].startswith("Minion did not")
+        assert sorted(default) == sorted([minion.id, silent]) and default[minion.id] is True
+        assert default[silent] is False or default[silent].startswith("Minion did not")
         client.login(stack.credentials)
         (report,) = client.run({**chunk, "report_missing": True})
-        assert report["return"] == {} and report["missing"] == [minion.id]
-        assert report["minions"] == [minion.id] and report["jid"].isdigit()
+        assert report["return"] == {minion.id: True} and report["missing"] == [silent]
+        assert sorted(report["minions"]) == sorted([minion.id, silent])
+        assert report["jid"].isdigit()
     finally:
-        minion.start()
+        client.login(stack.credentials)
+        client.run({"client": "wheel", "fun": "key.delete", "match": silent})
 
 
 def test_master_down_is_503(stack):
