@@ -7,6 +7,7 @@ import pytest
 from pytestshellutils.utils import ports
 from saltfactories.utils import random_string
 
+from salt_ext_rest.backend.gateway import REACHABLE_TTL
 from tests.support import config as cfg
 from tests.support.api import ApiClient
 from tests.support.config import ENABLED_CLIENTS
@@ -52,13 +53,14 @@ def ssh_chunk(**extra):
     return {"client": "ssh", "tgt": SSH_HOST, "fun": "test.ping", **extra}
 
 
+# The lowstate schema refuses every ssh key, argument and target shape outside its
+# allow-lists (tests/unit/test_validation.py runs each case in process); the cases
+# below send one of each kind through a real salt-api with ssh enabled.
 @pytest.mark.parametrize(
     "extra",
     [
         {"ssh_options": ["ProxyCommand=touch /tmp/pwned"]},
-        {"roster_file": "/etc/passwd"},
         {"arg": ["-o", "ProxyCommand=sh"]},
-        {"tgt": "-oProxyCommand=sh"},
     ],
 )
 def test_ssh_enabled_still_refuses_injection(api, extra):
@@ -69,17 +71,9 @@ def test_ssh_enabled_still_refuses_injection(api, extra):
 
 #: keys Salt's ssh client passes to ssh's command line, the roster or the remote shell
 SSH_OPTIONS = {
-    "ssh_remote_port_forwards": {"ssh_remote_port_forwards": "-oLocalCommand=touch {canary}"},
-    "ssh_sudo_user": {"ssh_sudo": True, "ssh_sudo_user": "root; touch {canary}"},
     "ssh_update_roster": {"ssh_update_roster": True, "ssh_passwd": "x\nevil:\n  host: h"},
-    "ignore_host_keys": {"ignore_host_keys": True},
-    "no_host_keys": {"no_host_keys": True},
     "ssh_user": {"ssh_user": "-oProxyCommand=touch {canary}"},
-    "ssh_priv": {"ssh_priv": "/etc/shadow"},
     "ssh_options": {"ssh_options": ["LocalCommand=touch {canary}"]},
-    "ssh_port": {"ssh_port": 2222},
-    "rosters": {"rosters": ["/tmp"]},
-    "jid": {"jid": "20260101000000000000"},
 }
 
 
@@ -106,9 +100,7 @@ def test_ssh_accepts_only_allow_listed_keys(stack, roster_file, tmp_path, option
     assert not canary.exists() and roster_file.read_text() == roster
 
 
-@pytest.mark.parametrize(
-    "tgt", [f"root@{SSH_HOST}", "root@127.0.0.1", f"{SSH_HOST}\nx", f"{SSH_HOST} x", ["-ox"]]
-)
+@pytest.mark.parametrize("tgt", ["root@127.0.0.1", f"{SSH_HOST}\nx"])
 def test_ssh_targets_are_roster_names(stack, tgt):
     client = ApiClient(stack.url)
     body = client.run(ssh_chunk(tgt=tgt, **stack.credentials), path="/run", expect=400)
@@ -191,6 +183,9 @@ def test_master_down_is_503(stack):
     client.login(stack.credentials)
     stack.master.terminate()
     try:
+        # rest_ext trusts a successful check that the master is reachable for
+        # REACHABLE_TTL seconds: let one made by an earlier test's request lapse.
+        time.sleep(REACHABLE_TTL)
         started = time.monotonic()
         for chunk in (
             {"client": "local", "tgt": "*", "fun": "test.ping"},
