@@ -162,15 +162,16 @@ def test_post_keys_force_needs_the_right_to_delete(
     assert (key_dirs.accepted / web).read_bytes() != original
 
 
-@pytest.mark.parametrize("key", ["username", "password", "eauth", "token"])
-@pytest.mark.parametrize("value", [["x"], {"x": 1}, 7])
+# Every field and type is checked in process by tests/functional/test_key_requests.py;
+# these cases send a few through a real salt-api.
+@pytest.mark.parametrize(("key", "value"), [("password", ["x"]), ("token", {"x": 1})])
 def test_post_keys_credentials_must_be_strings(anon, api_credentials, key, value):
     response = anon.post("/keys", json={"mid": "typed-creds", **api_credentials, key: value})
     assert response.status_code == 400, response.text
     assert response.json()["path"] == f"$.{key}"
 
 
-@pytest.mark.parametrize("keysize", [1024, 4097, 8192, "big"])
+@pytest.mark.parametrize("keysize", [8192, "big"])
 def test_post_keys_keysize_is_capped(anon, api_credentials, key_dirs, keysize):
     mid = random_string("big-")
     response = anon.post("/keys", json={"mid": mid, "keysize": keysize, **api_credentials})

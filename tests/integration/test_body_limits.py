@@ -76,12 +76,19 @@ def test_alias_bomb_is_refused_and_nothing_is_published(api, master_events):
     response = yaml_post(api, "/", text)
     assert response.status_code == 400 and ALIASES in response.json()["message"]
     assert time.monotonic() - started < 5
-    deadline = time.monotonic() + 2
-    while time.monotonic() < deadline:  # no test.arg job is published (other jobs may end)
+    # A job published after the refusal: a publish made for the refused request (before
+    # its answer) would reach the bus before this one's ``new`` event.
+    (control,) = api.run({"client": "local_async", "tgt": "minion-1", "fun": "test.arg"})
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # other tests' jobs may still end meanwhile
         event = master_events.get_event(
             wait=0.5, tag="salt/job/", match_type="startswith", full=True
         )
+        if event and event["tag"] == f"salt/job/{control['jid']}/new":
+            break
         assert event is None or event["data"].get("fun") != "test.arg", event
+    else:
+        pytest.fail("the control job's publish never reached the bus")
 
 
 def test_form_arg_cannot_smuggle_yaml_aliases(api):

@@ -116,12 +116,26 @@ def test_plugin_schemas_only_tighten():
         "ssh_passwd",
         "ret",
         "jid",
+        "ssh_priv",
+        "ssh_options",
+        "ssh_port",
+        "rosters",
+        "roster_file",
     ],
 )
 def test_ssh_allows_only_listed_keys(key):
     chunk = {"client": "ssh", "tgt": "h", "fun": "test.ping", key: "x"}
     with pytest.raises(ValidationFailed, match=f"unknown key\\(s\\): '{key}'"):
         validator().check([chunk])
+
+
+@pytest.mark.parametrize(
+    "tgt", ["root@h", "root@127.0.0.1", "h\nx", "h x", "-oProxyCommand=sh", ["-ox"], ["h", "h x"]]
+)
+def test_ssh_targets_are_roster_names(tgt):
+    with pytest.raises(ValidationFailed) as info:
+        validator().check([{"client": "ssh", "tgt": tgt, "fun": "test.ping"}])
+    assert info.value.details["path"].startswith("$[0].tgt")
 
 
 def test_ssh_allow_list_admits_the_documented_keys():
