@@ -172,37 +172,6 @@ def test_local_timeout_and_missing_minions(api):
     assert result["missing"] == [] and sorted(result["minions"]) == sorted(MINIONS)
 
 
-def assert_did_not_return(value):
-    assert value is False or value.startswith("Minion did not return"), value
-
-
-def test_listed_minion_that_does_not_exist_is_missing(api):
-    chunk = {**PING, "tgt": ["minion-1", "no-such-minion"], "tgt_type": "list", "timeout": 3}
-    (salt_shape,) = api.run(chunk)
-    assert set(salt_shape) == {"minion-1", "no-such-minion"} and salt_shape["minion-1"] is True
-    assert_did_not_return(salt_shape["no-such-minion"])
-    (report,) = api.run({**chunk, "report_missing": True})
-    assert report["return"] == {"minion-1": True} and report["missing"] == ["no-such-minion"]
-    assert report["jid"].isdigit()
-
-
-def test_accepted_minion_without_a_daemon_is_missing(api):
-    ghost = "ghost-minion"
-    api.run({"client": "wheel", "fun": "key.gen_accept", "id_": ghost})
-    try:
-        chunk = {**PING, "timeout": 3}
-        (salt_shape,) = api.run(chunk)
-        assert set(salt_shape) == {*MINIONS, ghost}
-        assert all(salt_shape[mid] is True for mid in MINIONS)
-        assert_did_not_return(salt_shape[ghost])
-        (report,) = api.run({**chunk, "report_missing": True})
-        assert report["return"] == dict.fromkeys(MINIONS, True)
-        assert report["missing"] == [ghost]
-        assert sorted(report["minions"]) == sorted({*MINIONS, ghost})
-    finally:
-        api.run({"client": "wheel", "fun": "key.delete", "match": ghost})
-
-
 def test_no_matching_minion_is_empty(api):
     assert api.run({**PING, "tgt": "no-such-minion"}) == [{}]
 

@@ -118,7 +118,7 @@ class NetapiSaltApi(SaltApi):
         """Start check: one ``GET /`` attempt; pytestshellutils repeats it until the timeout."""
         if http_answers(self.url):
             return True
-        time.sleep(0.25)
+        time.sleep(0.05)  # salt-api answers about a second after it starts: poll finely
         return False
 
 
