@@ -19,6 +19,7 @@ session. For a different master config in one module or test, use
 ``start_extra_api``.
 """
 
+import concurrent.futures
 import pathlib
 import subprocess
 import sys
@@ -78,11 +79,35 @@ def salt_minion(rest_ext_minion):
     return rest_ext_minion
 
 
+def side_by_side(*calls):
+    """Run ``calls`` in threads and wait for all; re-raise the first failure."""
+    with concurrent.futures.ThreadPoolExecutor(len(calls)) as pool:
+        for future in [pool.submit(call) for call in calls]:
+            future.result()
+
+
 @pytest.fixture(scope="session")
-def salt_minion_2(salt_master):
+def session_minions(salt_master):
+    """``minion-1`` and ``minion-2``, keys accepted, started and stopped side by side
+    (a minion takes seconds to start and about five to stop)."""
+    minions = [minion_factory(salt_master, mid) for mid in ("minion-1", "minion-2")]
+    try:
+        side_by_side(*(minion.start for minion in minions))
+        yield minions
+    finally:
+        side_by_side(*(minion.terminate for minion in minions))
+
+
+@pytest.fixture(scope="session")
+def rest_ext_minion(session_minions):
+    """The public plugin's ``minion-1``, started here beside ``minion-2``."""
+    return session_minions[0]
+
+
+@pytest.fixture(scope="session")
+def salt_minion_2(session_minions):
     """Running minion ``minion-2``, key accepted."""
-    with minion_factory(salt_master, "minion-2").started() as minion:
-        yield minion
+    return session_minions[1]
 
 
 @pytest.fixture(scope="session")

@@ -116,8 +116,7 @@ def test_sse_framing_redaction_and_ids(ws_api, token, salt_master):
     prefix = unique_prefix()
 
     async def scenario():
-        reader = SseReader(ws_api.url, token, f"?tag={prefix}/*").start()
-        await asyncio.sleep(0.5)
+        reader = await SseReader(ws_api.url, token, f"?tag={prefix}/*").start().subscribed()
         secret = {"password": "hunter2", "nested": {"Authorization": "Basic x", "key": "rootkey"}}
         fire_events(salt_master, prefix, 2, secret)
         await wait_until(lambda: len(reader.events(prefix)) == 2, timeout=30)
@@ -137,8 +136,7 @@ def test_resume_with_last_event_id(ws_api, token, salt_master):
     prefix = unique_prefix()
 
     async def scenario():
-        first = SseReader(ws_api.url, token, f"?tag={prefix}/*").start()
-        await asyncio.sleep(0.5)
+        first = await SseReader(ws_api.url, token, f"?tag={prefix}/*").start().subscribed()
         fire_events(salt_master, prefix, 5)
         await wait_until(lambda: len(first.events(prefix)) == 5, timeout=30)
         first.stop()

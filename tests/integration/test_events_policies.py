@@ -25,7 +25,7 @@ def test_third_party_formatter(
 
         async def scenario():
             reader = SseReader(api.url, token, f"?tag={prefix}/*&format=shout").start()
-            await asyncio.sleep(0.5)
+            await reader.subscribed()
             fire_events(salt_master, prefix, 2)
             await wait_until(lambda: len(reader.messages) >= 3, timeout=30)
             reader.stop()
@@ -49,9 +49,8 @@ def test_default_policy_shows_restricted_users_only_their_jobs(
     custom = f"test/acl/{uuid.uuid4().hex[:8]}"
 
     async def scenario():
-        reader = SseReader(api_url, limited_token).start()
-        admin_reader = SseReader(api_url, admin_token).start()
-        await asyncio.sleep(0.5)
+        reader = await SseReader(api_url, limited_token).start().subscribed()
+        admin_reader = await SseReader(api_url, admin_token).start().subscribed()
         run = asyncio.get_running_loop().run_in_executor
         hidden = await run(
             None, admin.run, {"client": "local_async", "tgt": "*", "fun": "grains.items"}
@@ -103,8 +102,7 @@ def test_stream_survives_a_master_restart(salt_stack_factory):
         prefix = f"test/restart/{uuid.uuid4().hex[:8]}"
 
         async def scenario():
-            reader = SseReader(stack.url, token).start(timeout=240)
-            await asyncio.sleep(0.5)
+            reader = await SseReader(stack.url, token).start(timeout=240).subscribed()
             run = asyncio.get_running_loop().run_in_executor
             await run(None, fire_events, stack.master, f"{prefix}/before", 1)
             await wait_until(lambda: reader.events(f"{prefix}/before"), timeout=30)

@@ -71,6 +71,12 @@ class SseReader:
         self.task = asyncio.get_running_loop().create_task(self._run(timeout))
         return self
 
+    async def subscribed(self, timeout=30):
+        """Wait until the stream is open: the API writes ``retry:`` once the caller's
+        subscription is registered, so events fired after this reach it."""
+        await wait_until(lambda: "retry:" in self.raw or self.error, timeout=timeout)
+        return self
+
     def events(self, prefix=""):
         return [
             json.loads(m["data"])
