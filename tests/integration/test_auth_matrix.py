@@ -7,12 +7,12 @@ for wheels. A valid-token control proves each marker appears when a call does ru
 
 import os
 import secrets
-import time
 
 import pytest
 
 from salt_ext_rest.testing.api import ApiClient
 from salt_ext_rest.testing.config import ENABLED_CLIENTS
+from tests.support.files import wait_for_file
 from tests.support.tokens import master_opts, store_expired_token
 
 pytestmark = [pytest.mark.integration]
@@ -83,15 +83,6 @@ def markers(salt_master, tmp_path_factory):
     return file_roots, root
 
 
-def wait_for(path, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if os.path.exists(path):
-            return True
-        time.sleep(0.25)
-    return False
-
-
 @pytest.mark.parametrize("client", CLIENTS)
 def test_bad_credentials_are_401_and_nothing_runs(
     api_url, api_credentials, client, markers, expired_token, path_token_victim
@@ -113,7 +104,7 @@ def test_bad_credentials_are_401_and_nothing_runs(
     good = ApiClient(api_url)
     good.login(api_credentials)
     good.run(marker_chunk(client, control, file_roots))
-    assert wait_for(control), f"control marker for {client} never appeared"
+    assert wait_for_file(control, timeout=30), f"control marker for {client} never appeared"
     assert [m for m in planned if os.path.exists(m)] == []
     assert os.path.exists(path_token_victim)
     # ... and the master's job cache has no trace of the refused calls (read by the

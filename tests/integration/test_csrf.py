@@ -9,8 +9,6 @@ admits the cookie. ``X-Auth-Token`` requests are unaffected.
 
 import http.client
 import json
-import os
-import time
 import uuid
 from urllib.parse import urlencode, urlsplit
 
@@ -19,6 +17,7 @@ import requests
 
 from salt_ext_rest.testing.api import ApiClient
 from salt_ext_rest.testing.saltapi import start_api
+from tests.support.files import wait_for_file
 
 pytestmark = [pytest.mark.integration]
 
@@ -65,15 +64,6 @@ def touch(marker):
     return {"client": "local", "tgt": "minion-1", "fun": "file.touch", "arg": [str(marker)]}
 
 
-def wait_for(path, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if os.path.exists(path):
-            return True
-        time.sleep(0.25)
-    return False
-
-
 FOREIGN = [
     {"Origin": EVIL},
     {"Origin": "https://other.example.com"},  # admitted by '*' for CORS, never for the cookie
@@ -102,7 +92,7 @@ def test_cookie_post_from_another_origin_runs_nothing(web, token, tmp_path):
         timeout=60,
     )
     assert response.status_code == 200, response.text
-    assert wait_for(control)
+    assert wait_for_file(control, timeout=60)
     assert [m for m in refused if m.exists()] == []
 
 
