@@ -65,14 +65,26 @@ class HttpLayerTest(AsyncHTTPTestCase):
         assert self.gateway.lookups == []
 
     def test_406_is_decided_before_the_body_or_credentials(self):
-        response = self.request("/", "POST", "not even json", {"Accept": "text/csv"})
+        keep = {"Connection": "keep-alive"}  # Tornado's test client asks for close otherwise
+        response = self.request("/", "POST", "not even json", {"Accept": "text/csv", **keep})
         assert response.code == 406
         assert self.gateway.chunks == [] and self.gateway.lookups == []
+        # the body was never read: the server closes the connection and says so
+        assert response.headers["Connection"] == "close"
+
+    def test_errors_after_the_body_was_read_keep_the_connection(self):
+        chunk = json.dumps({"client": "local", "tgt": "*", "fun": "test.ping"})
+        headers = {"Content-Type": "application/json", "Connection": "keep-alive"}
+        response = self.request("/", "POST", chunk, headers)
+        assert response.code == 401
+        assert response.headers.get("Connection") != "close"
 
     def test_declared_oversized_body_is_refused_with_413(self):
-        response = self.request("/", "POST", "x" * 4096, {"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json", "Connection": "keep-alive"}
+        response = self.request("/", "POST", "x" * 4096, headers)
         assert response.code == 413
         assert json.loads(response.body)["status"] == 413
+        assert response.headers["Connection"] == "close"
 
     def test_yaml_errors_when_yaml_is_asked_for(self):
         response = self.request("/nowhere", headers={"Accept": "application/x-yaml"})

@@ -195,9 +195,22 @@ class ApiHandler(tornado.web.RequestHandler):
             self.set_header("Retry-After", str(retry_after))
         if error.status == 405:
             self.set_header("Allow", ", ".join(self.allowed_methods()))
+        if self._body_unread():
+            # Tornado closes a connection whose request body was not read, but only
+            # after the response headers went out without saying so: a client would
+            # send its next request on a dead keep-alive connection.
+            self.set_header("Connection", "close")
         self.set_status(error.status)
         self.set_header("Content-Type", self.media)
         self.finish(render.render(error.body(), self.media))
+
+    def _body_unread(self) -> bool:
+        """Is part of the request body still unread (refused before it was read)?"""
+        headers = self.request.headers
+        length = headers.get("Content-Length", "")
+        if length.isdigit():
+            return self._size < int(length)
+        return "chunked" in headers.get("Transfer-Encoding", "").lower()  # unknown: assume so
 
     def _as_rest_error(self, status_code: int, exc: BaseException | None) -> RestError:
         if isinstance(exc, tornado.web.HTTPError):
