@@ -77,6 +77,12 @@ class RestConfig:
     stream_recheck_interval: float = 5.0
     formatted_job_history: int = 100
     formatted_job_timeout: float = 0.0
+    # "" = no shared store: one host (workers share state through a host-local file);
+    # "redis://host:port/db" = Redis, for several hosts (a master cluster)
+    shared_store: str = ""
+    shared_store_timeout: float = 0.25
+    shared_store_prefix: str = "rest_ext:"
+    event_history_size: int = 10000
     plugins: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -101,6 +107,7 @@ _INT_KEYS = (
     "event_queue_size",
     "formatted_job_history",
     "max_streams_per_token",
+    "event_history_size",
 )
 
 

@@ -24,7 +24,7 @@ def daemons_available() -> bool:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    modules = ["salt_ext_rest.testing.app_fixtures"]
+    modules = ["salt_ext_rest.testing.app_fixtures", "salt_ext_rest.testing.redis"]
     if daemons_available():
         modules.append("salt_ext_rest.testing.daemon_fixtures")
     for name in modules:
