@@ -258,3 +258,22 @@ def test_restricted_visibility_needs_acl_or_tag_globs():
     assert visible.minion("web1") == GRAINS and visible.minion("db1") == ID_ONLY
     assert Restricted(CkMinions(), identity, ["test.ping"], ()).minion("any") == ID_ONLY
     assert Restricted(CkMinions(), identity, ["@runner"], ()).minion("any") is None
+
+
+def test_internal_events_go_to_their_handlers_never_to_streams():
+    import salt.utils.event
+
+    from salt_ext_rest.events.bus import INTERNAL_PREFIX
+
+    async def scenario():
+        bus = EventBus({})
+        seen = []
+        bus.on_internal("revoked", seen.append)
+        bus.on_internal("other", lambda data: 1 / 0)  # a failing handler is contained
+        sub = bus.subscribe(None, lambda e: True)
+        for kind in ("revoked", "other", "unknown"):
+            raw = salt.utils.event.SaltEvent.pack(INTERNAL_PREFIX + kind, {"digest": "ab"})
+            bus._publish_raw(raw)
+        return seen, sub.backlog(), len(bus.replay)
+
+    assert asyncio.run(scenario()) == ([{"digest": "ab"}], 0, 0)

@@ -27,6 +27,10 @@ from salt_ext_rest.events.subscription import Matcher, Subscription
 log = logging.getLogger(__name__)
 
 NOTICE_PREFIX = "salt/netapi/rest_ext/stream/"
+#: events rest_ext fires for its own workers (revocation notices): handed to the
+#: callbacks registered with :meth:`EventBus.on_internal`, never to a stream
+INTERNAL_PREFIX = "salt/netapi/rest_ext/internal/"
+InternalHandler = Callable[[dict[str, Any]], None]
 # C0 controls, DEL and C1 controls: line breaks and NUL would let a tag forge SSE
 # frames (a ``/hook`` path or a minion's ``event.send`` chooses the tag).
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -63,6 +67,8 @@ class EventBus:
         self._task: asyncio.Task | None = None
         self._client: Any = None
         self._ever_connected = False
+        self._internal: dict[str, list[InternalHandler]] = {}
+        self._on_reconnect: list[Callable[[], None]] = []
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> None:
@@ -89,9 +95,19 @@ class EventBus:
             if raw:
                 self._publish_raw(raw)
 
+    def on_internal(self, kind: str, handler: InternalHandler) -> None:
+        """Call ``handler(data)`` for each bus event tagged ``INTERNAL_PREFIX + kind``."""
+        self._internal.setdefault(kind, []).append(handler)
+
+    def on_reconnect(self, handler: Callable[[], None]) -> None:
+        """Call ``handler()`` when the bus comes back after a loss (events were missed)."""
+        self._on_reconnect.append(handler)
+
     async def _on_connect(self, _connected: bool) -> None:
         if self._ever_connected:
             log.warning("rest_ext: reconnected to the master event bus")
+            for handler in self._on_reconnect:
+                handler()
             self.notice("reconnected", {"reason": "event bus reconnected", "missed": True})
         self._ever_connected = True
         self.connected.set()
@@ -108,6 +124,9 @@ class EventBus:
         except Exception:  # a malformed event must never stop the bus
             log.warning("rest_ext: dropped an event that could not be decoded")
             return
+        if isinstance(tag, str) and tag.startswith(INTERNAL_PREFIX):
+            self._dispatch_internal(tag[len(INTERNAL_PREFIX) :], data)
+            return
         self.publish(tag, data if isinstance(data, dict) else {"data": data})
 
     def publish(self, tag: str, data: dict[str, Any]) -> BusEvent:
@@ -119,6 +138,13 @@ class EventBus:
         for sub in tuple(self.subscriptions):
             sub.offer(event)
         return event
+
+    def _dispatch_internal(self, kind: str, data: Any) -> None:
+        for handler in self._internal.get(kind, ()):
+            try:
+                handler(data if isinstance(data, dict) else {})
+            except Exception:  # one bad handler must not stop the bus
+                log.exception("rest_ext: internal event handler failed (%s)", kind)
 
     def notice(self, kind: str, data: dict[str, Any]) -> None:
         """A stream notice (not from the bus): to every subscriber, never replayed."""
