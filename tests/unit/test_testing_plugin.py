@@ -49,8 +49,8 @@ def configure(monkeypatch, missing):
 
 
 def test_daemon_fixtures_only_with_salt_factories(monkeypatch):
-    fast = "salt_ext_rest.testing.app_fixtures"
+    fast = {"salt_ext_rest.testing.app_fixtures", "salt_ext_rest.testing.redis"}
     daemons = "salt_ext_rest.testing.daemon_fixtures"
-    assert configure(monkeypatch, {"saltfactories"}) == {fast}
-    assert configure(monkeypatch, {"requests"}) == {fast}
-    assert configure(monkeypatch, set()) == {fast, daemons}
+    assert configure(monkeypatch, {"saltfactories"}) == fast
+    assert configure(monkeypatch, {"requests"}) == fast
+    assert configure(monkeypatch, set()) == fast | {daemons}
