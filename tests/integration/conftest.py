@@ -211,11 +211,18 @@ def master_events(salt_master):
 
 
 @pytest.fixture(scope="module")
-def salt_cluster(rest_ext_cluster_factory, redis_server):
+def salt_cluster(rest_ext_cluster_factory, redis_server, sharedsecret):
     """A three-master cluster (127.0.0.1-3), ``minion-1`` and ``minion-2`` on master 0,
-    ``rest_ext`` on every master sharing ``redis_server``; one per test module."""
+    ``rest_ext`` on every master sharing ``redis_server`` and serving the browser test's
+    app; one per test module."""
+    app = REPO_ROOT / "tests" / "browser_app"  # served as SaltGUI is (test_browser.py)
+    conf = {"app": str(app / "index.html"), "static": str(app / "static")}
     with rest_ext_cluster_factory(
-        masters=3, minions=("minion-1", "minion-2"), redis_url=redis_server.url
+        masters=3,
+        minions=("minion-1", "minion-2"),
+        redis_url=redis_server.url,
+        sharedsecret=sharedsecret,  # the session's logins work on the cluster too
+        netapi_conf={**conf, "static_path": "/static"},
     ) as cluster:
         yield cluster
 

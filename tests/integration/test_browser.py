@@ -86,19 +86,27 @@ def browser_context(chromium, tmp_path):
             context.close()
 
 
-@pytest.fixture
-def app_api(start_extra_api, salt_minion, salt_minion_2, netapi_module):
-    """A salt-api serving the test app the way SaltGUI is deployed on rest_cherrypy."""
+@pytest.fixture(params=["salt-api", "balancer"])
+def app_api(request, netapi_module):
+    """A salt-api serving the test app the way SaltGUI is deployed on rest_cherrypy, or
+    HAProxy round robin over a three-master cluster whose APIs all serve it (every
+    request of the page may land on another master)."""
     if netapi_module != "rest_ext":
         # rest_cherrypy runs the same page up to /stats (checked by hand), but its cookie
         # is not HttpOnly, its /stats differs and logout leaves the stream open.
         pytest.skip(f"asserts rest_ext's behaviour, not {netapi_module}'s")
+    if request.param == "balancer":
+        request.getfixturevalue("salt_cluster")
+        yield request.getfixturevalue("cluster_balancer")
+        return
+    for name in ("salt_minion", "salt_minion_2"):
+        request.getfixturevalue(name)
     conf = {
         "app": str(APP_DIR / "index.html"),
         "static": str(APP_DIR / "static"),
         "static_path": "/static",
     }
-    with start_extra_api(conf) as api:
+    with request.getfixturevalue("start_extra_api")(conf) as api:
         yield api
 
 

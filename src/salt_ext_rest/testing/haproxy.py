@@ -32,7 +32,6 @@ global
 
 defaults
     mode http
-    option httplog
     timeout connect 2s
     timeout client 1h
     timeout server 1h
@@ -93,7 +92,11 @@ class Haproxy:
             ["haproxy", "-db", "-f", str(config)], stdout=log, stderr=subprocess.STDOUT
         )
         log.close()
-        self.wait_until(lambda: all(s == "UP" for s in self.server_states().values()))
+        self.wait_until(self.all_up)
+
+    def all_up(self) -> bool:
+        states = self.server_states()
+        return len(states) == len(self.backends) and set(states.values()) == {"UP"}
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float = START_TIMEOUT) -> None:
         """Poll ``predicate`` (e.g. on :meth:`server_states`) until true or fail."""

@@ -227,6 +227,16 @@
   }
 
   // -- /stats --------------------------------------------------------------------
+  // Behind a load balancer each poll may reach another API: the deployment's totals
+  // (summed over every worker of every master) are what grows; one API alone has them too.
+  function counters(stats) {
+    const totals = (stats.deployment || {}).totals;
+    if (totals && (totals.requests || totals.served !== undefined)) {
+      return totals.requests || totals;
+    }
+    return stats.requests || {};
+  }
+
   async function pollStats() {
     $('#stats-btn').disabled = true;
     const served = [];
@@ -238,7 +248,7 @@
         return;
       }
       last = answer.data;
-      const requests = last.requests || {};
+      const requests = counters(last);
       served.push(requests.served);
       log(`GET /stats #${poll}: HTTP 200 uptime=${last.uptime}s served=${requests.served} ` +
         `streams=${requests.streams}`);
@@ -248,7 +258,7 @@
     }
     $('#stats-btn').disabled = false;
     const growing = served.every((n, i) => i === 0 || n > served[i - 1]);
-    const streams = (last.requests || {}).streams;
+    const streams = counters(last).streams;
     step('stats', growing,
       `${STATS_POLLS} polls, HTTP 200; requests served ${served.join(' → ')}; open streams ${streams}`);
   }
