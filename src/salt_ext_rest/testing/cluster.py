@@ -126,6 +126,8 @@ class ClusterSpec:
     masters: int = attr.ib(default=3)
     minions: tuple[str, ...] = attr.ib(default=("minion-1",), converter=tuple)
     netapi_conf: dict[str, Any] = attr.ib(factory=dict)
+    #: merged into every master's config last (``merge_config`` rules).
+    master_overrides: dict[str, Any] = attr.ib(factory=dict)
     redis_url: str = attr.ib(default="")
     netapi_module: str = attr.ib(default=DEFAULT_NETAPI_MODULE)
     sharedsecret: str = attr.ib(factory=new_sharedsecret)
@@ -196,6 +198,7 @@ def _configure_masters(salt_factories: Any, spec: ClusterSpec) -> list[Any]:
         base = master_config(spec.sharedsecret, spec.netapi_module, 0)
         base[spec.netapi_module] = spec.api_block(index)
         config = merge_config(base, cluster_master_overrides(index, spec.masters, dirs, ports))
+        config = merge_config(config, spec.master_overrides)
         master = master_factory(salt_factories, config, master_id=address)
         link_shared(master, dirs)
         masters.append(master)
