@@ -94,17 +94,20 @@ def shared_dirs(root: pathlib.Path) -> dict[str, pathlib.Path]:
 def cluster_master_overrides(
     index: int, count: int, dirs: dict[str, pathlib.Path], ports: dict[str, int]
 ) -> dict[str, Any]:
-    """Master-config keys that make master ``index`` a member of the cluster."""
+    """Master-config keys that make master ``index`` a member of the cluster (a lone
+    master is a plain master: Salt refuses a ``cluster_id`` without peers)."""
     address = ADDRESSES[index]
-    return {
+    config = {
         "interface": address,
-        "cluster_id": CLUSTER_ID,
-        "cluster_peers": [a for a in ADDRESSES[:count] if a != address],
-        "cluster_pki_dir": str(dirs["pki"]),
         "file_roots": {"base": [str(dirs["file_roots"])]},
         "pillar_roots": {"base": [str(dirs["pillar_roots"])]},
         **ports,
     }
+    if count > 1:
+        config["cluster_id"] = CLUSTER_ID
+        config["cluster_peers"] = [a for a in ADDRESSES[:count] if a != address]
+        config["cluster_pki_dir"] = str(dirs["pki"])
+    return config
 
 
 def link_shared(master: Any, dirs: dict[str, pathlib.Path]) -> None:
@@ -192,7 +195,8 @@ def _configure_masters(salt_factories: Any, spec: ClusterSpec) -> list[Any]:
     root = pathlib.Path(tempfile.mkdtemp(prefix="cluster-", dir=salt_factories.root_dir))
     dirs = shared_dirs(root)
     addresses = list(ADDRESSES[: spec.masters])
-    ports = {k: free_port_on(addresses) for k in ("ret_port", "publish_port", "cluster_pool_port")}
+    names = ("ret_port", "publish_port") + (("cluster_pool_port",) if spec.masters > 1 else ())
+    ports = {name: free_port_on(addresses) for name in names}
     masters = []
     for index, address in enumerate(addresses):
         base = master_config(spec.sharedsecret, spec.netapi_module, 0)
