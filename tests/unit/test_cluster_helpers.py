@@ -5,7 +5,9 @@ import socket
 
 import pytest
 
-from salt_ext_rest.testing import cluster, haproxy
+from salt_ext_rest.testing import cluster as cluster_module
+from salt_ext_rest.testing import cluster_layout as cluster
+from salt_ext_rest.testing import haproxy
 from salt_ext_rest.testing.saltapi import _listen_host
 
 
@@ -23,14 +25,14 @@ def test_master_overrides_make_a_cluster_on_three_addresses(tmp_path):
 
 
 def test_each_api_listens_on_its_masters_address_with_the_shared_store():
-    spec = cluster.ClusterSpec(masters=2, redis_url="redis://127.0.0.1:1/0")
+    spec = cluster_module.ClusterSpec(masters=2, redis_url="redis://127.0.0.1:1/0")
     block = spec.api_block(1, port=8123)
     assert block["host"] == "127.0.0.2" and block["port"] == 8123
     assert block["shared_store"] == "redis://127.0.0.1:1/0"
     assert block["shared_store_prefix"].startswith("rest_ext:") and block["disable_ssl"]
-    assert "shared_store" not in cluster.ClusterSpec(masters=1).api_block(0, port=1)
+    assert "shared_store" not in cluster_module.ClusterSpec(masters=1).api_block(0, port=1)
     with pytest.raises(ValueError, match="masters"):
-        cluster.ClusterSpec(masters=4)
+        cluster_module.ClusterSpec(masters=4)
 
 
 def test_a_free_port_is_free_on_every_address():
@@ -65,3 +67,30 @@ def test_haproxy_config_balances_round_robin_with_health_checks():
     assert "option httpchk GET /" in text and "timeout tunnel 1h" in text
     assert "server api0 127.0.0.1:1 check" in text and "server api1 127.0.0.2:2 check" in text
     assert "stats socket /x/admin.sock" in text
+
+
+def fake_daemon(root, **config):
+    return type("Daemon", (), {"config": {"root_dir": str(root), **config}})()
+
+
+def test_minions_wait_until_every_master_is_ready_and_keys_are_quiet(tmp_path, monkeypatch):
+    monkeypatch.setattr(cluster, "SETTLE_QUIET", 0.3)
+    logs = [tmp_path / f"m{i}.log" for i in range(2)]
+    logs[0].write_text(f"{cluster.AES_KEY_LINE}\n{cluster.READY_LINE}\n")
+    logs[1].write_text(f"{cluster.AES_KEY_LINE}\n")
+    masters = [fake_daemon(tmp_path, log_file=str(path)) for path in logs]
+    warnings = []
+    monkeypatch.setattr(cluster.log, "warning", lambda *args: warnings.append(args))
+    cluster.wait_settled(masters, timeout=0.6)  # master 1 is not ready: the wait runs out
+    assert len(warnings) == 1
+    logs[1].write_text(f"{cluster.AES_KEY_LINE}\n{cluster.READY_LINE}\n")
+    cluster.wait_settled(masters, timeout=5)
+    assert len(warnings) == 1  # settled this time
+
+
+def test_a_minion_restart_forgets_the_cached_master_key(tmp_path):
+    (tmp_path / "pki").mkdir()
+    (tmp_path / "pki" / "minion_master.pub").write_text("stale")
+    cluster.forget_master_key(fake_daemon(tmp_path, pki_dir="pki"))
+    cluster.forget_master_key(fake_daemon(tmp_path, pki_dir="pki"))  # nothing to forget
+    assert not (tmp_path / "pki" / "minion_master.pub").exists()

@@ -22,8 +22,6 @@ import contextlib
 import functools
 import pathlib
 import secrets
-import shutil
-import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -31,6 +29,16 @@ from typing import Any
 import attr
 import pytest
 
+from salt_ext_rest.testing.cluster_layout import (
+    ADDRESSES,
+    START_TIMEOUT,
+    cluster_master_overrides,
+    forget_master_key,
+    free_port_on,
+    link_shared,
+    shared_dirs,
+    wait_settled,
+)
 from salt_ext_rest.testing.config import (
     DEFAULT_NETAPI_MODULE,
     api_credentials,
@@ -42,84 +50,11 @@ from salt_ext_rest.testing.config import (
 from salt_ext_rest.testing.saltapi import salt_api_daemon, start_api, start_reporting
 from salt_ext_rest.testing.stack import master_factory, minion_factory
 
-#: the masters' addresses, in order; master 0 is the minions' master.
-ADDRESSES = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
-CLUSTER_ID = "rest_ext_cluster"
-#: directories of a master's ``root_dir`` replaced by links to the shared ones.
-SHARED_LINKS = ("cache", "tokens")
-START_TIMEOUT = 120
-
-
-def free_port_on(addresses: tuple[str, ...] | list[str]) -> int:
-    """A TCP port free on every address (bound then released)."""
-    for _ in range(50):
-        with socket.socket() as first:
-            first.bind((addresses[0], 0))
-            port = int(first.getsockname()[1])
-            if all(_bindable(address, port) for address in addresses[1:]):
-                return port
-    raise RuntimeError(f"no TCP port free on all of {addresses}")
-
-
-def _bindable(address: str, port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind((address, port))
-        except OSError:
-            return False
-    return True
-
 
 def side_by_side(*calls: Callable[[], Any]) -> list[Any]:
     """Run ``calls`` in threads, wait for all, re-raise the first failure."""
     with concurrent.futures.ThreadPoolExecutor(max(1, len(calls))) as pool:
         return [future.result() for future in [pool.submit(call) for call in calls]]
-
-
-def shared_dirs(root: pathlib.Path) -> dict[str, pathlib.Path]:
-    """Create the directories the masters share under ``root``."""
-    dirs = {
-        "pki": root / "pki",
-        "cache": root / "cache",
-        "tokens": root / "cache" / "tokens",
-        "file_roots": root / "srv" / "salt",
-        "pillar_roots": root / "srv" / "pillar",
-    }
-    for path in dirs.values():
-        path.mkdir(parents=True, exist_ok=True)
-    (dirs["pki"] / "peers").mkdir(exist_ok=True)
-    return dirs
-
-
-def cluster_master_overrides(
-    index: int, count: int, dirs: dict[str, pathlib.Path], ports: dict[str, int]
-) -> dict[str, Any]:
-    """Master-config keys that make master ``index`` a member of the cluster (a lone
-    master is a plain master: Salt refuses a ``cluster_id`` without peers)."""
-    address = ADDRESSES[index]
-    config = {
-        "interface": address,
-        "file_roots": {"base": [str(dirs["file_roots"])]},
-        "pillar_roots": {"base": [str(dirs["pillar_roots"])]},
-        **ports,
-    }
-    if count > 1:
-        config["cluster_id"] = CLUSTER_ID
-        config["cluster_peers"] = [a for a in ADDRESSES[:count] if a != address]
-        config["cluster_pki_dir"] = str(dirs["pki"])
-    return config
-
-
-def link_shared(master: Any, dirs: dict[str, pathlib.Path]) -> None:
-    """Point the master's ``cache`` and ``tokens`` (under ``root_dir``) at the shared ones."""
-    root = pathlib.Path(master.config["root_dir"])
-    for name in SHARED_LINKS:
-        link = root / name
-        if link.is_symlink():
-            continue
-        if link.is_dir():
-            shutil.rmtree(link)  # empty directories salt-factories made; Salt fills them
-        link.symlink_to(dirs[name], target_is_directory=True)
 
 
 @attr.s(frozen=True)
@@ -219,7 +154,11 @@ def salt_cluster(salt_factories: Any, spec: ClusterSpec | None = None) -> Iterat
         # The first master creates the cluster keys; the others join it.
         start_side_by_side(stack, masters[:1])
         start_side_by_side(stack, masters[1:])
+        if len(masters) > 1:
+            wait_settled(masters)
         minions = [minion_factory(masters[0], mid) for mid in spec.minions]
+        for minion in minions:
+            minion.before_start(forget_master_key, minion)
         start_side_by_side(stack, minions)
         apis = [salt_api_daemon(m, spec.netapi_module) for m in masters]
         start_side_by_side(stack, apis, starter=_start_api)
@@ -246,12 +185,17 @@ def _start_api(api: Any) -> None:
 
 
 @pytest.fixture(scope="session")
-def rest_ext_cluster_factory(salt_factories: Any) -> Callable[..., Any]:
-    """``with rest_ext_cluster_factory(masters=3, redis_url=redis_server.url) as cluster:``
-    a running master cluster with ``rest_ext`` on every master (see :class:`ClusterSpec`
-    for the keyword arguments and :class:`SaltCluster` for what it yields)."""
+def rest_ext_cluster_factory(
+    request: pytest.FixtureRequest, salt_factories: Any
+) -> Callable[..., Any]:
+    """``with rest_ext_cluster_factory(masters=3) as cluster:`` a running master cluster
+    with ``rest_ext`` on every master (see :class:`ClusterSpec` for the keyword arguments
+    and :class:`SaltCluster` for what it yields). The APIs share the session's
+    ``redis_server`` unless ``redis_url`` is given (``""``: no shared store)."""
 
     def factory(**kwargs: Any) -> Any:
+        if "redis_url" not in kwargs:
+            kwargs["redis_url"] = request.getfixturevalue("redis_server").url
         return salt_cluster(salt_factories, ClusterSpec(**kwargs))
 
     return factory
