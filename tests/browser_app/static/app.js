@@ -13,7 +13,9 @@
   const EVENTS_SHOWN = 15;
   const RET_WAIT_MS = 60000;
   const STATS_POLLS = 3;
-  const STATS_INTERVAL_MS = 300;
+  // > 1 s: every worker publishes its counters for the deployment's totals each second,
+  // so behind a load balancer each poll's totals include the previous poll.
+  const STATS_INTERVAL_MS = 1200;
 
   const state = {
     opened: false, // the EventSource has been open once
