@@ -57,7 +57,7 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
-redis.call('EXPIRE', KEYS[1], 2 * tonumber(ARGV[3]))
+redis.call('EXPIRE', KEYS[1], math.ceil(2 * tonumber(ARGV[3])))
 return 1
 """
 
@@ -66,7 +66,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 for i, key in ipairs(KEYS) do
   redis.call('ZADD', key, now + tonumber(ARGV[1]), ARGV[1 + i])
-  redis.call('EXPIRE', key, 2 * tonumber(ARGV[1]))
+  redis.call('EXPIRE', key, math.ceil(2 * tonumber(ARGV[1])))
 end
 return 1
 """
