@@ -7,18 +7,20 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import socket
 import time
 import uuid
 
 import pytest
 
-from salt_ext_rest.shared import local, redis_state
+from salt_ext_rest.http.stream_slots import StreamSlots
+from salt_ext_rest.shared import local, redis_state, worker
 from salt_ext_rest.shared.layered import LayeredState
 from salt_ext_rest.shared.local import SqliteState
 from salt_ext_rest.shared.memory import MemoryState
-from salt_ext_rest.shared.redis_link import RedisLink
+from salt_ext_rest.shared.redis_link import RedisLink, StoreUnavailable
 from salt_ext_rest.shared.redis_state import RedisState
-from salt_ext_rest.shared.state import Bucket, worker_record
+from salt_ext_rest.shared.state import Bucket, token_digest, worker_record
 from salt_ext_rest.shared.worker import WorkerShare
 
 SLOW = 0.01  # tokens per second: nothing refills during a test
@@ -237,5 +239,68 @@ def test_worker_share_heartbeat_and_totals(tmp_path) -> None:
         assert deployment["totals"] == {"served": 7, "by_status": {"2xx": 6, "4xx": 1}}
         assert {r["pid"] for r in deployment["workers"]} == {1, os.getpid()}
         await share.stop()
+
+    run(scenario())
+
+
+class NoRecords(SqliteState):
+    """A store whose worker records fail (as Redis's do during an outage)."""
+
+    async def publish_worker(self, record):
+        raise StoreUnavailable("records refused")
+
+
+def test_heartbeat_renews_held_slots_even_when_records_fail(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(worker, "HEARTBEAT", 0.05)
+    monkeypatch.setattr(worker, "SLOT_RENEW", 0.2)
+    monkeypatch.setattr(local, "SLOT_LEASE", 0.5)
+    path = str(tmp_path / "s.sqlite")
+    share = WorkerShare(NoRecords(path))
+    slots = StreamSlots(1, share)
+    other = SqliteState(path)  # another worker of the host
+    digest = token_digest("tok")
+
+    async def scenario() -> None:
+        share.start()
+        await slots.acquire("tok")
+        await asyncio.sleep(1.2)  # more than two leases long
+        assert not await other.acquire_slot(digest, "other", 1)  # still held
+        slots.release("tok")
+        await asyncio.sleep(0.2)
+        assert await other.acquire_slot(digest, "other", 1)
+        await share.stop()
+        await other.close()
+
+    run(scenario())
+
+
+def test_sqlite_forgets_buckets_that_are_full_again(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(local, "PRUNE_EVERY", 2)
+    state = SqliteState(str(tmp_path / "s.sqlite"))
+
+    async def scenario() -> None:
+        await state.take([user("gone", burst=1, rate=50.0)], 1, check=True)
+        await asyncio.sleep(0.1)  # full again
+        await state.take([user("kept")], 1, check=True)  # the 2nd call prunes
+        names = await state._run(lambda db: [r[0] for r in db.execute("SELECT name FROM buckets")])
+        assert names == ["user:kept"]
+        await state.close()
+
+    run(scenario())
+
+
+def test_redis_index_drops_workers_whose_record_expired(redis_server) -> None:
+    link = RedisLink(redis_server.url, timeout=0.25, prefix=f"t-{uuid.uuid4().hex[:8]}:")
+    state = RedisState(link)
+
+    async def scenario() -> None:
+        await state.publish_worker(worker_record({}, 0))
+        await state.publish_worker({**worker_record({}, 1), "pid": 1})
+        ttl = await link.run(lambda r: r.ttl(link.key("worker", f"{socket.gethostname()}:1")))
+        assert 0 < ttl <= 60
+        await link.run(lambda r: r.delete(link.key("worker", f"{socket.gethostname()}:1")))
+        assert [r["pid"] for r in await state.workers()] == [os.getpid()]
+        assert await link.run(lambda r: r.scard(link.key("workers"))) == 1
+        await state.close()
 
     run(scenario())

@@ -74,16 +74,20 @@ class WorkerShare:
     async def _heartbeat(self) -> None:
         renewed = time.monotonic()
         while True:
-            try:
-                await self.state.publish_worker(self.record())
-                if time.monotonic() - renewed >= SLOT_RENEW:
-                    renewed = time.monotonic()
-                    await self.state.renew_slots(dict(self.held))
-            except StoreUnavailable:
-                pass  # logged once by the store; the next beat tries again
-            except Exception:
-                log.exception("rest_ext: worker heartbeat failed")
+            await self._beat(self.state.publish_worker(self.record()))
+            if time.monotonic() - renewed >= SLOT_RENEW:
+                renewed = time.monotonic()
+                await self._beat(self.state.renew_slots(dict(self.held)))
             await asyncio.sleep(HEARTBEAT)
+
+    async def _beat(self, operation: Any) -> None:
+        """One heartbeat step; a failure never stops the next (nor the other step)."""
+        try:
+            await operation
+        except StoreUnavailable:
+            pass  # logged once by the store; the next beat tries again
+        except Exception:
+            log.exception("rest_ext: worker heartbeat failed")
 
     async def deployment(self) -> dict[str, Any]:
         """The store's status, the fresh worker records and their summed counters."""
