@@ -105,6 +105,7 @@ def redis_api(start_extra_api, salt_minion, redis_server):
     prefix = f"it-{uuid.uuid4().hex[:8]}:"
     with start_extra_api(conf(2, shared_store=redis_server.url, shared_store_prefix=prefix)) as api:
         pool = Workers(api.url, 2)
+        pool.api = api
         yield pool
         pool.close()
 
@@ -226,3 +227,8 @@ def test_redis_store_limits_outage_and_recovery(
             break
         assert time.monotonic() < deadline, stores
         time.sleep(0.3)
+    # the outage and the recovery were each logged once per worker, not per request
+    log = redis_api.api.log_file().read_text()
+    assert log.count("rest_ext: shared store") == 4, log[-3000:]
+    assert log.count("using host-local state until it answers again") == 2
+    assert log.count("is back after") == 2
