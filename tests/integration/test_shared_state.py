@@ -9,6 +9,8 @@ shows the store unavailable, and once Redis is back it shows it available again
 without restarting the API.
 """
 
+import os
+import signal
 import time
 import uuid
 
@@ -19,6 +21,7 @@ pytestmark = [pytest.mark.integration]
 
 SLOW = 0.01  # login attempts refilled per second: nothing refills during a test
 TIMEOUT = 30
+LEASE = 30  # seconds a stream slot is leased for without renewal
 
 
 def conf(workers, **extra):
@@ -167,6 +170,28 @@ def test_file_store_login_throttle_holds_across_workers(file_api, api_credential
 def test_file_store_stream_cap_holds_across_workers(file_api, limited_credentials):
     token = token_of(file_api, limited_credentials)
     assert_stream_cap_across_workers(file_api, token, [0, 1, 2])
+
+
+def test_slots_of_a_killed_worker_come_back_when_their_leases_expire(file_api, limited_credentials):
+    token = token_of(file_api, limited_credentials)
+    streams = [file_api.open_stream(1, token) for _ in range(2)]
+    assert [s.status_code for s in streams] == [200, 200]
+    pid = file_api.stats(1)["pid"]
+    os.kill(pid, signal.SIGKILL)  # no chance to give its slots back
+    refused = file_api.open_stream(0, token)
+    assert refused.status_code == 429, refused.text  # still leased
+    killed = time.monotonic()
+    deadline = killed + LEASE + 15
+    while True:
+        again = file_api.open_stream(0, token)
+        if again.status_code == 200:
+            break
+        assert again.status_code == 429 and time.monotonic() < deadline
+        time.sleep(1)
+    assert time.monotonic() - killed > LEASE - 12  # expired, not released early
+    again.close()
+    for stream in streams:
+        stream.close()
 
 
 def test_file_store_stats_totals_add_up_across_workers(file_api):
