@@ -59,10 +59,6 @@ def new_lease() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{next(_leases)}"
 
 
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 def worker_record(counters: dict[str, Any], index: int | None) -> dict[str, Any]:
     return {
         "host": socket.gethostname(),
