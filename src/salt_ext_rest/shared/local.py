@@ -53,7 +53,8 @@ class SqliteState:
     # -- plumbing ------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
-            if not os.path.exists(self.path):  # private to the master's user
+            # private to the master's user (SQLite gives -wal and -shm the same mode)
+            if not os.path.exists(self.path):
                 os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
             db = sqlite3.connect(
                 self.path, timeout=CALL_TIMEOUT, isolation_level=None, check_same_thread=False
