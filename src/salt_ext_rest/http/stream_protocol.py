@@ -122,6 +122,9 @@ class StreamSocket(EventSocket):
         assert self.identity is not None
         token, slots = self.identity.token, self.application.stream_slots  # type: ignore[attr-defined]
         await slots.acquire(token)
+        if self.ws_connection is None or self.ws_connection.is_closing():
+            slots.release(token)  # closed while the slot was being taken
+            return
         if key in self.pumps:  # subscribed while the slot was being taken
             slots.release(token)
             raise BadRequest(f"subscription {key!r} exists")
