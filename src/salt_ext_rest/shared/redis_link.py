@@ -101,7 +101,9 @@ class RedisLink:
     def _succeeded(self) -> None:
         if not self.available:
             down = time.time() - (self.degraded_since or time.time())
-            log.warning("rest_ext: shared store %s is back after %.1f s", safe_url(self.url), down)
+            log.warning(
+                "rest_ext: shared store %s is back after %.1f s", safe_url(self.url), down
+            )
             self.available = True
             self.degraded_since = None
 
