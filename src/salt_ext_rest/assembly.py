@@ -20,6 +20,8 @@ from salt_ext_rest.events.bus import EventBus
 from salt_ext_rest.events.redact import Redactor
 from salt_ext_rest.lowstate.validation import LowstateValidator
 from salt_ext_rest.plugins.manager import make_plugin_manager
+from salt_ext_rest.shared.select import make_shared_state
+from salt_ext_rest.shared.worker import WorkerShare
 
 
 def build_context(
@@ -45,6 +47,7 @@ def build_context(
             config.event_queue_size,
             Redactor(config.event_redact_keys),
         ),
+        shared=WorkerShare(make_shared_state(opts, config)),
     )
     hook = context.pm.hook
     context.authenticators = [
@@ -76,8 +79,10 @@ def check_plugins(opts: dict[str, Any], config: RestConfig) -> None:
 
 def start_streams(context: ApiContext) -> None:
     """Subscribe to the master's event bus, then start the stateful formatters (the
-    formatted view): those with a ``start()`` (on the running loop)."""
+    formatted view): those with a ``start()`` (on the running loop); start the
+    worker's heartbeat to the shared state."""
     context.bus.start()
+    context.shared.start()
     for formatter in context.formatters.values():
         start = getattr(formatter, "start", None)
         if callable(start):
@@ -91,3 +96,4 @@ async def stop_streams(context: ApiContext) -> None:
         if callable(stop):
             await stop()
     await context.bus.stop()
+    await context.shared.stop()
