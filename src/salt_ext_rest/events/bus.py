@@ -18,17 +18,14 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.backend.bus_client import master_subscriber, unpack
-from salt_ext_rest.events.history import EventHistory, strip_peer
+from salt_ext_rest.events.history import RESUME_WAIT, EventHistory, strip_peer
 from salt_ext_rest.events.model import BusEvent
 from salt_ext_rest.events.redact import redact
 from salt_ext_rest.events.subscription import Matcher, Subscription
-
-if TYPE_CHECKING:
-    from salt_ext_rest.events.shared_history import SharedHistory
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +37,23 @@ InternalHandler = Callable[[dict[str, Any]], None]
 # C0 controls, DEL and C1 controls: line breaks and NUL would let a tag forge SSE
 # frames (a ``/hook`` path or a minion's ``event.send`` chooses the tag).
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-#: seconds a resume from an unknown id waits for that event to arrive here (another
-#: worker or master may have delivered it a moment before this one received it)
-RESUME_WAIT = 0.5
 UNKNOWN = (
     "resume id is not in the event history (too old, from another host without a shared "
     "history, or from before a loss of the event bus)"
 )
+
+
+class SharedFeed(Protocol):
+    """What the bus needs of a shared history (:mod:`.shared_history`)."""
+
+    active: bool  # False: deliver this master's events directly (no store, or it failed)
+    pending: set[Subscription]  # resumes being replayed
+
+    def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    def submit(self, event: BusEvent) -> None: ...
+    def resume(self, sub: Subscription, last_id: str) -> None: ...
+    def status(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -81,7 +88,7 @@ class EventBus:
         self.redact = redactor
         self.queue_size = queue_size
         self.history = EventHistory(replay_size)
-        self.shared: SharedHistory | None = None
+        self.shared: SharedFeed | None = None
         self.subscriptions: set[Subscription] = set()
         self.waiting: dict[Subscription, Waiting] = {}
         self.received = 0
@@ -101,7 +108,7 @@ class EventBus:
             self.shared.start()
 
     async def stop(self) -> None:
-        for sub in [*self.subscriptions, *self.waiting]:
+        for sub in self.everyone():
             sub.close("the server is shutting down", 1001)
         if self.shared is not None:
             await self.shared.stop()
@@ -195,7 +202,7 @@ class EventBus:
         """A stream notice (not from the bus): to every subscriber, never replayed,
         without an id (a client resumes from the last event, not from a notice)."""
         event = BusEvent("", NOTICE_PREFIX + kind, data, notice=True, stamp=time.time())
-        for sub in (*self.subscriptions, *self.waiting):
+        for sub in self.everyone():
             sub.offer(event)
 
     # -- subscribing ---------------------------------------------------------------
@@ -211,6 +218,11 @@ class EventBus:
         else:
             self.resume_local(sub, last_id)
         return sub
+
+    def everyone(self) -> tuple[Subscription, ...]:
+        """Every subscription: live, waiting for a resume id, replaying a shared history."""
+        pending = self.shared.pending if self.shared is not None else ()
+        return (*self.subscriptions, *self.waiting, *pending)
 
     def unsubscribe(self, sub: Subscription) -> None:
         self.subscriptions.discard(sub)
@@ -259,7 +271,7 @@ class EventBus:
     def close_token(self, token: str, reason: str) -> int:
         """Close every subscription authenticated by ``token`` (logout)."""
         closed = 0
-        for sub in (*self.subscriptions, *self.waiting):
+        for sub in self.everyone():
             if sub.identity is not None and sub.identity.token == token:
                 sub.close(reason, 1008)
                 closed += 1

@@ -31,6 +31,9 @@ from salt_ext_rest.events.model import BusEvent
 #: added by Salt to every event a master of a cluster forwards to its peers
 PEER_KEY = "__peer_id"
 DIGEST_BYTES = 9  # 18 hex characters
+#: seconds a resume from an unknown id waits for that event to arrive here (another
+#: worker or master may have delivered it a moment before this one received it)
+RESUME_WAIT = 0.5
 
 
 def strip_peer(data: dict[str, Any]) -> dict[str, Any]:
