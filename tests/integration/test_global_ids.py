@@ -160,3 +160,10 @@ def test_unknown_or_too_old_id_gets_the_notice_on_any_worker(two_workers, token,
         assert data["last_event_id"] == last_id and "id" not in notice  # not resumable
         assert waited < 3.0
         assert not stream.events(f"{prefix}/old")  # no silent partial replay
+
+
+def test_stats_show_where_ids_come_from(two_workers, token):
+    body = ApiClient(two_workers.url, token=token).get("/stats").json()
+    events = body["events"]
+    assert events["mode"] == "local" and "shared" not in events
+    assert events["history"]["capacity"] == REPLAY and events["history"]["size"] >= 0

@@ -226,6 +226,8 @@ class EventBus:
 
     def unsubscribe(self, sub: Subscription) -> None:
         self.subscriptions.discard(sub)
+        if self.shared is not None:
+            self.shared.pending.discard(sub)
         waiting = self.waiting.pop(sub, None)
         if waiting is not None and waiting.timer is not None:
             waiting.timer.cancel()
