@@ -26,10 +26,10 @@ def make_buses(url: str, count: int = 2, size: int = 10000) -> list[EventBus]:
     return buses
 
 
-async def until(predicate, timeout: float = 5.0) -> None:
+async def until(predicate, timeout: float = 5.0, what=None) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
-        assert time.monotonic() < deadline, "timed out"
+        assert time.monotonic() < deadline, f"timed out: {what}"
         await asyncio.sleep(0.02)
 
 
@@ -124,7 +124,11 @@ def test_redis_outage_falls_back_to_local_and_switches_back(redis_server) -> Non
             redis_server.start()
         await until(lambda: bus.shared.active, timeout=5)
         fire([bus], ["after/0"])
-        await until(lambda: [e.tag for e in got][-1] == "after/0", timeout=5)
+        await until(
+            lambda: [e.tag for e in got][-1] == "after/0",
+            timeout=5,
+            what=(got, bus.shared.link.status()),
+        )
         stop.set()
         await task
         await bus.stop()
@@ -132,7 +136,10 @@ def test_redis_outage_falls_back_to_local_and_switches_back(redis_server) -> Non
 
     got, local_status = asyncio.run(scenario())
     tags = [e.tag for e in got]
-    assert tags == ["before/0", SWITCH, "during/0", "during/1", SWITCH, "after/0"], tags
+    assert tags == ["before/0", SWITCH, "during/0", "during/1", SWITCH, "after/0"], (
+        tags,
+        [e.data for e in got if e.notice],
+    )
     local, shared = (e for e in got if e.tag == SWITCH)
     assert local.data == {**local.data, "missed": True, "mode": "local"} and local.id == ""
     assert shared.data["mode"] == "shared" and shared.data["missed"] is True

@@ -266,6 +266,10 @@ class SharedHistory:
     def _undelivered(self) -> list[BusEvent]:
         """This master's events not delivered through the stream yet, oldest first."""
         history = self.bus.history
+        last = self.bus.last_delivered
+        missed = history.after(last) if last else None
+        if missed is not None:
+            return missed
         for _sid, event in reversed(self._recent):
             missed = history.after(event.id)
             if missed is not None:
