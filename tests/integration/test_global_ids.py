@@ -14,6 +14,7 @@ import uuid
 
 import psutil
 import pytest
+import requests
 
 from salt_ext_rest.testing.api import ApiClient
 from salt_ext_rest.testing.saltapi import start_api
@@ -34,8 +35,23 @@ def two_workers(salt_master, salt_minion, netapi_module):
 
 
 @pytest.fixture(scope="module")
+def shared_workers(salt_master, salt_minion, netapi_module, redis_server):
+    conf = {"num_processes": 2, "shared_store": redis_server.url,
+            "shared_store_prefix": f"ids-{uuid.uuid4().hex[:8]}:"}  # fmt: skip
+    with start_api(salt_master, conf, netapi_module=netapi_module) as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
 def token(two_workers, api_credentials):
     return ApiClient(two_workers.url).login(api_credentials)["token"]
+
+
+@pytest.fixture(params=["local", "redis"])
+def any_workers(request, api_credentials):
+    """Two workers with ids from their own histories, or from a shared Redis history."""
+    api = request.getfixturevalue("two_workers" if request.param == "local" else "shared_workers")
+    return api, ApiClient(api.url).login(api_credentials)["token"], request.param
 
 
 def worker_pids(api):
@@ -110,7 +126,10 @@ class Stream:
         self.conn.close()
 
 
-def test_resume_on_the_other_worker_gets_each_event_exactly_once(two_workers, token, salt_master):
+def test_resume_on_the_other_worker_gets_each_event_exactly_once(any_workers, salt_master):
+    two_workers, token, mode = any_workers
+    if mode == "redis":  # both workers read the shared history before events are fired
+        wait_for_mode(two_workers, token, "shared")
     prefix = f"test/ids/{uuid.uuid4().hex[:10]}"
     query = f"?tag={prefix}/*"
     first = Stream(two_workers, token, query)
@@ -162,8 +181,27 @@ def test_unknown_or_too_old_id_gets_the_notice_on_any_worker(two_workers, token,
         assert not stream.events(f"{prefix}/old")  # no silent partial replay
 
 
-def test_stats_show_where_ids_come_from(two_workers, token):
-    body = ApiClient(two_workers.url, token=token).get("/stats").json()
-    events = body["events"]
-    assert events["mode"] == "local" and "shared" not in events
-    assert events["history"]["capacity"] == REPLAY and events["history"]["size"] >= 0
+def test_stats_show_where_ids_come_from(any_workers):
+    api, token, mode = any_workers
+    if mode == "local":
+        events = ApiClient(api.url, token=token).get("/stats").json()["events"]
+        assert events["mode"] == "local" and "shared" not in events
+        assert events["history"]["capacity"] == REPLAY and events["history"]["size"] >= 0
+        return
+    events = wait_for_mode(api, token, "shared")
+    store = events["shared"]["store"]
+    assert store["available"] is True and store["url"].startswith("redis://127.0.0.1")
+    assert events["shared"]["stream"].endswith(":events")
+
+
+def wait_for_mode(api, token, mode, timeout=20):
+    """The ``events`` of ``/stats`` once both workers report ``mode``."""
+    deadline, modes, events = time.monotonic() + timeout, {}, None
+    while time.monotonic() < deadline:
+        body = requests.get(f"{api.url}/stats", headers={"X-Auth-Token": token}, timeout=10).json()
+        events = body["events"]
+        modes[body["pid"]] = events["mode"]
+        if len(modes) == 2 and set(modes.values()) == {mode}:
+            return events
+        time.sleep(0.05)
+    raise AssertionError(f"workers' modes: {modes}")
