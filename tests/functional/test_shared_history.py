@@ -145,3 +145,42 @@ def test_redis_outage_falls_back_to_local_and_switches_back(redis_server) -> Non
     assert shared.data["mode"] == "shared" and shared.data["missed"] is True
     assert local_status["mode"] == "local"
     assert local_status["shared"]["store"]["available"] is False
+
+
+def test_a_worker_started_later_resumes_from_the_redis_index(redis_server) -> None:
+    # The new worker never read these entries: the index in Redis finds the id, long
+    # after it was added; an id trimmed away with the stream gets the notice.
+    async def scenario():
+        (old,) = make_buses(redis_server.url, count=1, size=100)
+        await until(lambda: old.shared.active)
+        live, stop = [], asyncio.Event()
+        watcher = asyncio.create_task(collect(old.subscribe(None, lambda e: True), live, stop))
+        # one burst of 4x the history: trimmed before it is read, and the reader says so
+        fire([old], [f"r/{n}" for n in range(400)], peer=False)
+        await until(lambda: live and live[-1].tag == "r/399")
+        ids = [e.id for e in old.history.after(old.history.status()["oldest_id"])]
+        prefix = old.shared.link.prefix
+        new = EventBus({})
+        attach_shared_history(new, redis_server.url, 0.25, prefix, 100)
+        new.shared.start()
+        await until(lambda: new.shared.active)
+        resumed = new.subscribe(None, lambda e: True, last_id=ids[-11])  # r/389
+        trimmed = new.subscribe(None, lambda e: True, last_id=old.history.status()["oldest_id"])
+        rest: list = []
+        task = asyncio.create_task(collect(resumed, rest, stop))
+        await until(lambda: len(rest) == 10)
+        notice = await trimmed.next(2)
+        stop.set()
+        await asyncio.gather(task, watcher)
+        index = await new.shared.link.run(lambda c: c.hlen(new.shared.ids_key))
+        for bus in (old, new):
+            await bus.stop()
+        return live, [e.tag for e in rest], notice, index
+
+    live, rest, notice, index = asyncio.run(scenario())
+    (gap,) = [e for e in live if e.notice]
+    assert gap.tag == SWITCH and gap.data["missed"] is True and gap.data["mode"] == "shared"
+    assert len(live) < 400 and [e.tag for e in live[-3:]] == ["r/397", "r/398", "r/399"]
+    assert rest == [f"r/{n}" for n in range(390, 400)]
+    assert notice.tag == INCOMPLETE and notice.data["missed"] is True
+    assert index <= 100 + 10 + 100

@@ -3,13 +3,15 @@
 Used when ``shared_store`` is a Redis URL. Each worker of each master sees every event
 (Salt forwards them between the masters of a cluster) and gives it the same id
 (:mod:`salt_ext_rest.events.history`). Whoever submits an id first adds the event to
-the stream ``<prefix>events`` (``MAXLEN ~ event_history_size``); a key
-``<prefix>seen:<id>`` (60 s) holding its stream entry id keeps the others from adding
-it again. Submissions are batched, at most 500 events per round trip (one Lua call).
+the stream ``<prefix>events`` (``MAXLEN ~ event_history_size``) and to the index
+``<prefix>event-ids`` (event id -> stream entry id, trimmed with the stream through
+the list ``<prefix>event-order``), which keeps the others from adding it again and
+lets any worker find any id still in the stream. Submissions are gathered for
+``COALESCE`` seconds, at most 500 events per round trip (one Lua call).
 
 Every worker reads the stream (``XREAD BLOCK``) and feeds its subscriptions from it,
 so every host delivers the same events in the same order. A resume looks the id up
-(this worker's index of what it read, else the ``seen`` key, waiting up to
+(this worker's memory of what it read, else the index in Redis, waiting up to
 ``RESUME_WAIT`` for it), replays the stream after that entry (``XRANGE``), then joins
 the live feed with no duplicate. An id older than the stream gets the
 ``resume_incomplete`` notice.
@@ -33,55 +35,39 @@ from typing import TYPE_CHECKING, Any
 from salt_ext_rest.events.history import RESUME_WAIT
 from salt_ext_rest.events.model import BusEvent
 from salt_ext_rest.events.subscription import Subscription
+from salt_ext_rest.shared.event_stream import ADD_EVENTS, sid_key
+from salt_ext_rest.shared.event_stream import text as _text
 from salt_ext_rest.shared.redis_link import RedisLink, StoreUnavailable
 
 if TYPE_CHECKING:
     from salt_ext_rest.events.bus import EventBus
 
 BATCH = 500
-SEEN_TTL_MS = 60000
 RECENT = 2000  # stream entries a worker keeps in memory, to join resumes to the live feed
 RETRY_PAUSE = 0.25
 MAX_ID = 64
 #: seconds events are gathered before a round trip (a submission, the next read): at
 #: steady rates, several events per call instead of one, for a few ms of latency
 COALESCE = 0.01
-_ADD = """
-local added = 0
-for i = 4, #ARGV, 2 do
-  local seen = ARGV[1] .. 'seen:' .. ARGV[i]
-  if redis.call('EXISTS', seen) == 0 then
-    local sid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*',
-                           'id', ARGV[i], 'ev', ARGV[i + 1])
-    redis.call('SET', seen, sid, 'PX', ARGV[3])
-    added = added + 1
-  end
-end
-return added
-"""
 UNKNOWN = "resume id is not in the shared event history (too old, or never seen)"
 OLDER = "resume id is older than the shared event history"
-
-
-def sid_key(sid: str) -> tuple[int, int]:
-    ms, _, seq = sid.partition("-")
-    return int(ms), int(seq or 0)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class SharedHistory:
     def __init__(self, bus: EventBus, link: RedisLink, size: int) -> None:
         self.bus, self.link, self.size = bus, link, size
         self.key = link.key("events")
+        self.ids_key, self.order_key = link.key("event-ids"), link.key("event-order")
+        self.count_key = link.key("event-count")
+        # a little longer than the stream (trimmed approximately): the stream is the limit
+        self.index_size = size + size // 10 + 100
         self.active = False
         self.mode: str | None = None  # the mode streams were last told about
         self.block_ms = max(10, int(link.timeout * 400))  # well within the socket timeout
         self.added = self.read = self.switches = 0
         self.pending: set[Subscription] = set()  # resumes replaying from the stream
         self._cursor = "0-0"  # the last stream entry read
+        self._number = 0  # and its number (0: none yet)
         self._recent: deque[tuple[str, BusEvent]] = deque(maxlen=RECENT)
         self._index: OrderedDict[str, str] = OrderedDict()  # event id -> stream entry id
         self._ahead: dict[Subscription, str] = {}  # joined ahead of the reader
@@ -120,7 +106,7 @@ class SharedHistory:
         await asyncio.sleep(COALESCE)
         while self._queue and self.active:
             batch, self._queue = self._queue[:BATCH], self._queue[BATCH:]
-            args: list[Any] = [self.link.prefix, self.size, SEEN_TTL_MS]
+            args: list[Any] = [self.size, self.index_size]
             for event in batch:
                 args += [event.id, json.dumps(event.as_dict(), default=str)]
             try:
@@ -131,8 +117,9 @@ class SharedHistory:
 
     async def _add(self, client: Any, args: list[Any]) -> int:
         if self._script is None:
-            self._script = client.register_script(_ADD)
-        return int(await self._script(keys=[self.key], args=args, client=client))
+            self._script = client.register_script(ADD_EVENTS)
+        keys = [self.key, self.ids_key, self.order_key, self.count_key]
+        return int(await self._script(keys=keys, args=args, client=client))
 
     # -- reading -------------------------------------------------------------------
     async def _read_loop(self) -> None:
@@ -156,6 +143,11 @@ class SharedHistory:
         return client.xread({self.key: cursor}, count=BATCH, block=self.block_ms)
 
     def _take(self, sid: str, fields: dict[bytes, bytes]) -> None:
+        number = int(fields.get(b"n", 0))
+        if number and number != self._number + 1:
+            reason = "events left the shared history before this worker read them"
+            self.bus.notice("shared_history", {"missed": True, "mode": "shared", "reason": reason})
+        self._number = number
         event = self._event(sid, fields)
         self._cursor = sid
         self.read += 1
@@ -201,11 +193,11 @@ class SharedHistory:
         if len(last_id) > MAX_ID:
             return None
         deadline = time.monotonic() + RESUME_WAIT
-        seen = self.link.key("seen", last_id)
         while True:
             sid = self._index.get(last_id)
             if sid is None:
-                sid = _text(await self.link.run(lambda c: c.get(seen)) or b"") or None
+                found = await self.link.run(lambda c: c.hget(self.ids_key, last_id))
+                sid = _text(found or b"") or None
             if sid is not None or time.monotonic() >= deadline:
                 return sid
             await asyncio.sleep(0.05)
@@ -247,11 +239,19 @@ class SharedHistory:
 
     # -- switching -----------------------------------------------------------------
     async def _to_shared(self) -> None:
-        last = await self.link.run(lambda c: c.xrevrange(self.key, "+", "-", count=1))
+        last, count = await self.link.run(self._tail)
         self._cursor = _text(last[0][0]) if last else "0-0"
+        self._number = int(count or 0)
         self._recent.clear()
         self.active = True
         self._tell("shared", "the shared event history is available again")
+
+    async def _tail(self, client: Any) -> Any:
+        """The last stream entry and the entry counter, read together (one MULTI)."""
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.xrevrange(self.key, "+", "-", count=1)
+            pipe.get(self.count_key)
+            return await pipe.execute()
 
     def _to_local(self) -> None:
         was_active, self.active = self.active, False
