@@ -30,7 +30,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import cluster, procs, report  # noqa: E402
 from benchmarks.stack import HERE, HOST, Stack, StackError  # noqa: E402
-from benchmarks.workloads import fanout, idle, jobs, limits, requests  # noqa: E402
+from benchmarks.workloads import fanout, idle, jobs, limits, requests, resume  # noqa: E402
 from benchmarks.workloads.common import Api, Bench, login  # noqa: E402
 
 QUICK = {
@@ -66,6 +66,7 @@ QUICK = {
         "idle_cpu_seconds": 6.0,  # > stream_recheck_interval (5 s)
         "cherrypy_cap": 50,
     },
+    "resume": {"rounds": 1, "count": 2000, "rate": 200, "kill_at": 1000},
 }
 FULL = {
     "rounds": 2,
@@ -107,6 +108,8 @@ FULL = {
         "idle_cpu_seconds": 10.0,
         "cherrypy_cap": 50,
     },
+    # 10,000 events at 200/s, the API serving the stream killed at ~5,000
+    "resume": {"rounds": 1, "count": 10000, "rate": 200, "kill_at": 5000},
 }
 
 # (name, function, params key whose "rounds" overrides the global count, or None)
@@ -121,6 +124,7 @@ WORKLOADS = [
     ("fanout", fanout.run_fanout, "fanout"),
     ("soak", requests.run_soak, "soak"),
     ("idle_ws", idle.run_idle_ws, "idle_ws"),
+    ("resume", resume.run_resume, "resume"),
 ]
 #: after all rounds (it starts the big swarm, which would slow every other workload)
 FINAL = [("swarm", jobs.run_swarm)]

@@ -18,6 +18,7 @@ from salt_ext_rest.config import ConfigError, RestConfig
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.events.bus import EventBus
 from salt_ext_rest.events.redact import Redactor
+from salt_ext_rest.events.shared_history import attach_shared_history
 from salt_ext_rest.lowstate.validation import LowstateValidator
 from salt_ext_rest.plugins.manager import make_plugin_manager
 from salt_ext_rest.shared.select import make_shared_state
@@ -49,6 +50,9 @@ def build_context(
         ),
         shared=WorkerShare(make_shared_state(opts, config)),
     )
+    if config.shared_store:
+        attach_shared_history(context.bus, config.shared_store, config.shared_store_timeout,
+                              config.shared_store_prefix, config.event_history_size)  # fmt: skip
     hook = context.pm.hook
     context.authenticators = [
         a for group in hook.rest_authenticators(context=context) for a in group

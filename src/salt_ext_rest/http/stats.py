@@ -135,6 +135,7 @@ def snapshot(handler: ApiHandler) -> dict[str, Any]:
             **context.gateway.pool_stats(),
         },
         "plugins": plugin_names(context.pm),
+        "events": context.bus.id_status(),
     }
 
 
