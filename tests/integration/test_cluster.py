@@ -175,3 +175,36 @@ def test_balancer_spreads_requests_and_routes_around_a_stopped_api(
     finally:
         salt_cluster.start_api(C)
     cluster_balancer.wait_until(cluster_balancer.all_up)
+
+
+def test_streams_go_on_through_a_redis_outage_and_say_so(salt_cluster, redis_server, token):
+    prefix, masters = unique_prefix(), salt_cluster.masters
+    mode_tag = f"{NOTICES}shared_history"
+
+    def modes(reader):
+        return [e["data"]["mode"] for e in reader.events(mode_tag)]
+
+    async def fire_until(reader, tag, predicate):
+        loop = asyncio.get_running_loop()
+        for n in range(60):  # Redis state is noticed on use: keep events coming
+            await loop.run_in_executor(None, fire_events, masters[A], f"{tag}/{n}", 1)
+            if await wait_until(predicate, timeout=0.5):
+                return
+
+    async def scenario():
+        reader = (
+            await SseReader(salt_cluster.url(B), token, f"?tag={prefix}/*").start().subscribed()
+        )
+        redis_server.stop()
+        try:
+            await fire_until(reader, f"{prefix}/down", lambda: "local" in modes(reader))
+        finally:
+            redis_server.start()
+        await fire_until(reader, f"{prefix}/back", lambda: modes(reader)[-1:] == ["shared"])
+        reader.stop()
+        return reader
+
+    reader = asyncio.run(scenario())
+    assert modes(reader)[0] == "local" and modes(reader)[-1] == "shared", reader.events(NOTICES)
+    tags = [e["tag"] for e in reader.events(prefix)]
+    assert any("/down/" in t for t in tags) and any("/back/" in t for t in tags), tags
