@@ -106,7 +106,9 @@ def wait_settled(masters: list[Any], timeout: float = SETTLE_TIMEOUT) -> None:
     Wait until every master opened its request gate and the masters stopped handing
     each other new AES keys for ``SETTLE_QUIET`` seconds. A minion that authenticates
     while the keys still move can get a reply it cannot decrypt, and keeps the wrong
-    master key (seen with Salt 3008.3 on a loaded machine).
+    master key (seen with Salt 3008.3 on a loaded machine). Reads the masters' log
+    files, so their ``log_level_logfile`` must be ``info`` or finer; without the lines
+    the wait gives up after ``timeout`` seconds with a warning.
     """
     deadline, last, quiet_since = time.monotonic() + timeout, -1, time.monotonic()
     while time.monotonic() < deadline:
