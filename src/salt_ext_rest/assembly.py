@@ -18,6 +18,7 @@ from salt_ext_rest.config import ConfigError, RestConfig
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.events.bus import EventBus
 from salt_ext_rest.events.redact import Redactor
+from salt_ext_rest.events.revocation import RevocationWatch
 from salt_ext_rest.lowstate.validation import LowstateValidator
 from salt_ext_rest.plugins.manager import make_plugin_manager
 
@@ -75,8 +76,10 @@ def check_plugins(opts: dict[str, Any], config: RestConfig) -> None:
 
 
 def start_streams(context: ApiContext) -> None:
-    """Subscribe to the master's event bus, then start the stateful formatters (the
-    formatted view): those with a ``start()`` (on the running loop)."""
+    """Subscribe to the master's event bus (with revocation notices acted on), then
+    start the stateful formatters (the formatted view): those with a ``start()`` (on
+    the running loop)."""
+    RevocationWatch(context.gateway, context.bus).install()
     context.bus.start()
     for formatter in context.formatters.values():
         start = getattr(formatter, "start", None)
