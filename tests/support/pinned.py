@@ -14,22 +14,25 @@ from urllib.parse import urlsplit
 
 
 class Pinned:
-    def __init__(self, url, token, timeout=10.0):
+    def __init__(self, url, token, timeout=10.0, pin=True):
         parts = urlsplit(url)
         self.host = f"{parts.hostname}:{parts.port}"
         self.token = token
         self.sock = socket.create_connection((parts.hostname, parts.port), timeout=timeout)
         self.buf = b""
         self.matched_at = None  # when read_until's predicate last held (monotonic)
-        self.worker = self.stats()[1]["worker"]
+        self.worker = self.stats()[1]["worker"] if pin else None
 
     # -- plain requests ------------------------------------------------------------
     def request(self, method, path, headers=None):
         """``(status, body)``; the body read by its Content-Length."""
-        self._send(method, path, headers)
+        self.send(method, path, headers)
+        return self.response()
+
+    def response(self):
+        """``(status, body)`` of the next response on the connection."""
         status, head = self._head()
-        body = self._read_exactly(int(head.get("content-length", 0)))
-        return status, body
+        return status, self._read_exactly(int(head.get("content-length", 0)))
 
     def stats(self):
         status, body = self.request("GET", "/stats")
@@ -41,7 +44,7 @@ class Pinned:
     # -- streams -------------------------------------------------------------------
     def open_sse(self):
         """``GET /events`` on this connection; returns once the stream is open."""
-        self._send("GET", "/events", {"Accept": "text/event-stream"})
+        self.send("GET", "/events", {"Accept": "text/event-stream"})
         status, _ = self._head()
         assert status == 200, status
         assert self.read_until(lambda buf: b"retry:" in buf, 30), self.buf
@@ -52,7 +55,7 @@ class Pinned:
         key = base64.b64encode(os.urandom(16)).decode()
         headers = {"Upgrade": "websocket", "Connection": "Upgrade",
                    "Sec-WebSocket-Key": key, "Sec-WebSocket-Version": "13"}  # fmt: skip
-        self._send("GET", f"/all_events/{self.token}", headers)
+        self.send("GET", f"/all_events/{self.token}", headers)
         status, _ = self._head()
         assert status == 101, status
         self.sock.sendall(masked_text_frame(b"websocket client ready"))
@@ -114,7 +117,7 @@ class Pinned:
         self.sock.close()
 
     # -- wire ------------------------------------------------------------------------
-    def _send(self, method, path, headers=None):
+    def send(self, method, path, headers=None):
         hdrs = {"Host": self.host, "Accept": "application/json", "X-Auth-Token": self.token,
                 **(headers or {})}  # fmt: skip
         head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items())
