@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import procs, report  # noqa: E402
 from benchmarks.stack import HERE, HOST, Stack, StackError  # noqa: E402
-from benchmarks.workloads import fanout, idle, jobs, limits, requests  # noqa: E402
+from benchmarks.workloads import fanout, idle, jobs, limits, requests, scaleout  # noqa: E402
 from benchmarks.workloads.common import Api, Bench, login  # noqa: E402
 
 QUICK = {
@@ -65,6 +65,7 @@ QUICK = {
         "idle_cpu_seconds": 6.0,  # > stream_recheck_interval (5 s)
         "cherrypy_cap": 50,
     },
+    "scaleout": {"concurrency": 32, "warmup": 2000, "count": 30000, "seconds": 3.0, "trials": 40},
 }
 FULL = {
     "rounds": 2,
@@ -106,6 +107,7 @@ FULL = {
         "idle_cpu_seconds": 10.0,
         "cherrypy_cap": 50,
     },
+    "scaleout": {"concurrency": 32, "warmup": 5000, "count": 100000, "seconds": 8.0, "trials": 200},
 }
 
 # (name, function, params key whose "rounds" overrides the global count, or None)
@@ -120,6 +122,7 @@ WORKLOADS = [
     ("fanout", fanout.run_fanout, "fanout"),
     ("soak", requests.run_soak, "soak"),
     ("idle_ws", idle.run_idle_ws, "idle_ws"),
+    ("scaleout", scaleout.run_scaleout, None),
 ]
 #: after all rounds (it starts the big swarm, which would slow every other workload)
 FINAL = [("swarm", jobs.run_swarm)]

@@ -151,4 +151,24 @@ def evaluate(agg: Agg) -> list[dict]:
     kb = get(agg, "idle_ws", None, "rest_ext", "kb_per_idle_ws")
     n = get(agg, "idle_ws", None, "rest_ext", "connected")
     add("memory per idle WebSocket", kb, "<= 64 KB", _le(kb, 64), f"{n and int(n)} open")
+    two, one = (
+        get(agg, "scaleout_stats", f"workers={k} c=32", "rest_ext", "req_per_s") for k in (2, 1)
+    )
+    add(
+        "GET /stats req/s, 2 workers vs 1 (2 cores)",
+        ratio(two, one),
+        ">= 1.7x",
+        _ge(ratio(two, one), 1.7),
+        f"{_r(two)} vs {_r(one)} req/s",
+    )
+    p99 = get(agg, "scaleout_revocation", "workers=4", "rest_ext", "p99_ms")
+    p50 = get(agg, "scaleout_revocation", "workers=4", "rest_ext", "p50_ms")
+    missed = get(agg, "scaleout_revocation", "workers=4", "rest_ext", "missed")
+    add(
+        "logout refused by the other workers (4), p99",
+        p99,
+        "<= 100 ms",
+        None if p99 is None else p99 <= 100 and not missed,
+        f"p50 {p50} ms, missed {missed}",
+    )
     return out
