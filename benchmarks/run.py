@@ -65,7 +65,14 @@ QUICK = {
         "idle_cpu_seconds": 6.0,  # > stream_recheck_interval (5 s)
         "cherrypy_cap": 50,
     },
-    "scaleout": {"concurrency": 32, "warmup": 2000, "count": 30000, "seconds": 3.0, "trials": 40},
+    "scaleout": {
+        "concurrency": 32,
+        "warmup": 2000,
+        "slices": 6,
+        "count": 20000,
+        "seconds": 2.0,
+        "trials": 40,
+    },
 }
 FULL = {
     "rounds": 2,
@@ -107,7 +114,14 @@ FULL = {
         "idle_cpu_seconds": 10.0,
         "cherrypy_cap": 50,
     },
-    "scaleout": {"concurrency": 32, "warmup": 5000, "count": 100000, "seconds": 8.0, "trials": 200},
+    "scaleout": {
+        "concurrency": 32,
+        "warmup": 5000,
+        "slices": 12,
+        "count": 50000,
+        "seconds": 3.0,
+        "trials": 200,
+    },
 }
 
 # (name, function, params key whose "rounds" overrides the global count, or None)

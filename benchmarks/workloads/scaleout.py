@@ -4,9 +4,10 @@ Extra rest_ext salt-apis on the benchmark's master, started for the workload and
 stopped after it: ``num_processes`` 1, 2 and 4.
 
 * ``scaleout_stats``: ``GET /stats`` with ``X-Auth-Token`` (a cached token check, no
-  Salt call) from the Python load generator, with 1 and then 2 workers (A B B A over
-  rounds); the ratio 2 vs 1 is the target (this machine has 2 cores, the load
-  generator takes part of one).
+  Salt call) from the Python load generator, 1 and 2 workers in alternating slices;
+  the ratio 2 vs 1 is the target (on 2 cores, the load generator taking part of one).
+  The load generator is ``wrk`` where it is installed or can be (apt-get, as root):
+  the Python one's CPU per request would cap the ratio; otherwise the Python one.
 * ``scaleout_revocation``: 4 workers, one keep-alive connection pinned to each (``/stats``
   names the worker). Per trial: a fresh token, checked on every worker (so each caches
   it), ``/logout`` on one worker, then each of the three others polled until it refuses
@@ -18,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 
 from benchmarks import procs
+from benchmarks.loadgen import wrk
 from benchmarks.loadgen.http import HttpClient, run_load
 from benchmarks.stack import BIN, HOST, free_ports, http_answers, netapi_block
 from benchmarks.workloads.common import Api, Bench, load_metrics, login
@@ -50,30 +53,54 @@ async def do_stats(client: HttpClient, index: int) -> bool:
 
 async def run_scaleout(bench: Bench, round_index: int) -> None:
     p = bench.params["scaleout"]
-    counts = [1, 2] if round_index % 2 == 0 else [2, 1]
-    rates = {}
-    for workers in counts:
-        rates[workers] = await measure_stats(bench, round_index, workers, p)
-    if rates.get(1):
-        print(f"  scaleout: 2 workers vs 1: {rates[2] / rates[1]:.2f}x", flush=True)
+    await measure_stats(bench, round_index, p)
     await measure_revocation(bench, round_index, p)
 
 
-async def measure_stats(bench: Bench, round_index: int, workers: int, p: dict) -> float:
-    api = start_api(bench, workers)
+async def measure_stats(bench: Bench, round_index: int, p: dict) -> None:
+    """1 and 2 workers side by side, measured in short alternating slices (A B B A):
+    on a shared machine the load from elsewhere drifts, and each slice pair sees the
+    same drift. Each slice is a record; the report takes their median."""
+    apis: dict[int, Api] = {}
     try:
-        token = await login(api)
-        make = lambda: api.client(token)  # noqa: E731
-        await run_load(make, do_stats, p["concurrency"], p["warmup"], 10.0)
-        watch_pids = {"api": api.pid, "master": bench.stack.pid("master")}
-        with procs.CpuWatch(watch_pids) as watch:
-            result = await run_load(make, do_stats, p["concurrency"], p["count"], p["seconds"])
-        metrics = load_metrics(result, watch)
-        variant = f"workers={workers} c={p['concurrency']}"
-        bench.record("scaleout_stats", variant, "rest_ext", round_index, metrics)
-        return result.rate
+        for workers in (1, 2):
+            apis[workers] = start_api(bench, workers)
+        tokens = {n: await login(api) for n, api in apis.items()}
+        for n, api in apis.items():
+            await run_load(clients(api, tokens[n]), do_stats, p["concurrency"], p["warmup"], 10)
+        for index in range(p["slices"]):
+            rates = {}
+            for n in (1, 2) if index % 2 == 0 else (2, 1):
+                rates[n] = await stats_slice(bench, round_index, apis[n], tokens[n], n, p)
+            print(f"  scaleout: 2 workers vs 1: {rates[2] / max(rates[1], 1):.2f}x", flush=True)
     finally:
-        bench.stack.stop([api.name])
+        bench.stack.stop([api.name for api in apis.values()])
+
+
+def clients(api: Api, token: str) -> Callable[[], HttpClient]:
+    return lambda: api.client(token)
+
+
+async def stats_slice(bench: Bench, round_index: int, api: Api, token: str, n: int, p: dict):
+    watch_pids = {"api": api.pid, "master": bench.stack.pid("master")}
+    tool = wrk.find() if p.get("wrk", True) else None
+    figures: dict[str, float] = {}
+    with procs.CpuWatch(watch_pids) as watch:
+        if tool:
+            auth = {"X-Auth-Token": token, "Accept": "application/json"}
+            url = f"{api.url}/stats"
+            result, figures = await wrk.run(tool, url, auth, p["concurrency"], p["seconds"])
+        else:
+            make = clients(api, token)
+            result = await run_load(make, do_stats, p["concurrency"], p["count"], p["seconds"])
+    metrics = load_metrics(result, watch)
+    if tool:  # wrk's percentiles and CPU, not the (empty) per-request figures
+        metrics.update({k: v for k, v in figures.items() if k != "cpu_s"})
+        metrics["loadgen_cpu_share"] = (watch.used["loadgen"] + figures["cpu_s"]) / watch.wall
+    metrics["loadgen"] = "wrk" if tool else "python"
+    variant = f"workers={n} c={p['concurrency']}"
+    bench.record("scaleout_stats", variant, "rest_ext", round_index, metrics)
+    return result.rate
 
 
 async def pin(api: Api, token: str, workers: int) -> dict[int, HttpClient]:
