@@ -29,7 +29,15 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import procs, report  # noqa: E402
 from benchmarks.stack import HERE, HOST, Stack, StackError  # noqa: E402
-from benchmarks.workloads import fanout, idle, jobs, limits, requests, scaleout  # noqa: E402
+from benchmarks.workloads import (  # noqa: E402
+    fanout,
+    idle,
+    jobs,
+    limits,
+    requests,
+    resume,
+    scaleout,
+)
 from benchmarks.workloads.common import Api, Bench, login  # noqa: E402
 
 QUICK = {
@@ -65,6 +73,7 @@ QUICK = {
         "idle_cpu_seconds": 6.0,  # > stream_recheck_interval (5 s)
         "cherrypy_cap": 50,
     },
+    "resume": {"rounds": 1, "count": 2000, "rate": 200, "kill_at": 1000},
     "scaleout": {
         "concurrency": 32,
         "warmup": 2000,
@@ -114,6 +123,8 @@ FULL = {
         "idle_cpu_seconds": 10.0,
         "cherrypy_cap": 50,
     },
+    # 10,000 events at 200/s, the API serving the stream killed at ~5,000
+    "resume": {"rounds": 1, "count": 10000, "rate": 200, "kill_at": 5000},
     "scaleout": {
         "concurrency": 32,
         "warmup": 5000,
@@ -136,6 +147,7 @@ WORKLOADS = [
     ("fanout", fanout.run_fanout, "fanout"),
     ("soak", requests.run_soak, "soak"),
     ("idle_ws", idle.run_idle_ws, "idle_ws"),
+    ("resume", resume.run_resume, "resume"),
     ("scaleout", scaleout.run_scaleout, None),
 ]
 #: after all rounds (it starts the big swarm, which would slow every other workload)

@@ -19,8 +19,11 @@ from salt_ext_rest.context import ApiContext
 from salt_ext_rest.events.bus import EventBus
 from salt_ext_rest.events.redact import Redactor
 from salt_ext_rest.events.revocation import RevocationWatch
+from salt_ext_rest.events.shared_history import attach_shared_history
 from salt_ext_rest.lowstate.validation import LowstateValidator
 from salt_ext_rest.plugins.manager import make_plugin_manager
+from salt_ext_rest.shared.select import make_shared_state
+from salt_ext_rest.shared.worker import WorkerShare
 
 
 def build_context(
@@ -46,7 +49,11 @@ def build_context(
             config.event_queue_size,
             Redactor(config.event_redact_keys),
         ),
+        shared=WorkerShare(make_shared_state(opts, config)),
     )
+    if config.shared_store:
+        attach_shared_history(context.bus, config.shared_store, config.shared_store_timeout,
+                              config.shared_store_prefix, config.event_history_size)  # fmt: skip
     hook = context.pm.hook
     context.authenticators = [
         a for group in hook.rest_authenticators(context=context) for a in group
@@ -78,9 +85,10 @@ def check_plugins(opts: dict[str, Any], config: RestConfig) -> None:
 def start_streams(context: ApiContext) -> None:
     """Subscribe to the master's event bus (with revocation notices acted on), then
     start the stateful formatters (the formatted view): those with a ``start()`` (on
-    the running loop)."""
+    the running loop); start the worker's heartbeat to the shared state."""
     RevocationWatch(context.gateway, context.bus).install()
     context.bus.start()
+    context.shared.start()
     for formatter in context.formatters.values():
         start = getattr(formatter, "start", None)
         if callable(start):
@@ -94,3 +102,4 @@ async def stop_streams(context: ApiContext) -> None:
         if callable(stop):
             await stop()
     await context.bus.stop()
+    await context.shared.stop()

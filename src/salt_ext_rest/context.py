@@ -23,6 +23,8 @@ from salt_ext_rest.events.bus import EventBus
 from salt_ext_rest.events.formatters import EventFormatter
 from salt_ext_rest.events.visibility import VisibilityPolicy
 from salt_ext_rest.lowstate.validation import LowstateValidator
+from salt_ext_rest.shared.memory import MemoryState
+from salt_ext_rest.shared.worker import WorkerShare
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ class ApiContext:
     dispatcher: Dispatcher
     token_format: TokenFormat
     bus: EventBus
+    shared: WorkerShare = field(default_factory=lambda: WorkerShare(MemoryState()))
     started: float = field(default_factory=time.time)
     authenticators: list[Authenticator] = field(default_factory=list)
     policies: list[Policy] = field(default_factory=list)

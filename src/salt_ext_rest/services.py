@@ -13,12 +13,15 @@ if TYPE_CHECKING:
     from salt_ext_rest.auth.tokens import TokenFormat
     from salt_ext_rest.backend.gateway import SaltGateway
     from salt_ext_rest.config import RestConfig
+    from salt_ext_rest.shared.worker import WorkerShare
 
 
 class Services(Protocol):
-    """The master's ``opts``, rest_ext's ``config``, the Salt ``gateway``, the token format."""
+    """The master's ``opts``, rest_ext's ``config``, the Salt ``gateway``, the token format,
+    the deployment's ``shared`` state."""
 
     opts: dict[str, Any]
     config: RestConfig
     gateway: SaltGateway
     token_format: TokenFormat
+    shared: WorkerShare

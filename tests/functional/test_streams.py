@@ -106,3 +106,21 @@ class StreamTest(AsyncHTTPTestCase):
         frames = [json.loads(await conn.read_message()) for _ in range(2)]
         assert sorted(f["subscription"] for f in frames) == ["a", "b"]
         assert all(f["event"] == {"tag": "t/3", "data": {"z": 3}} for f in frames)
+
+    @gen_test
+    async def test_stream_protocol_resumes_with_an_id_another_worker_gave(self):
+        other = EventBus(WS_OPTS)  # worker 0, where the client read t/0..t/2
+        events = [(f"t/{n}", {"n": n}) for n in range(5)]
+        ids = [other.publish(tag, data).id for tag, data in events]
+        for tag, data in events:  # this worker saw the same events
+            self.context.bus.publish(tag, data)
+        conn = await self.connect("/stream")
+        conn.write_message(json.dumps({"type": "auth", "token": await self.token()}))
+        assert json.loads(await conn.read_message())["type"] == "ready"
+        conn.write_message(json.dumps({"type": "subscribe", "id": "s", "resume": ids[2]}))
+        assert json.loads(await conn.read_message()) == {"type": "subscribed", "id": "s"}
+        await self.wait_subscribed()
+        self.context.bus.publish("t/5", {"n": 5})
+        frames = [json.loads(await conn.read_message()) for _ in range(3)]
+        assert [(f["id"], f["tag"]) for f in frames[:2]] == [(ids[3], "t/3"), (ids[4], "t/4")]
+        assert frames[2]["tag"] == "t/5" and frames[2]["id"] == other.publish("t/5", {"n": 5}).id

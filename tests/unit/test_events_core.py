@@ -81,12 +81,15 @@ def test_bus_orders_replays_and_flags_foreign_resume_ids():
         foreign = bus.subscribe(None, lambda e: True, last_id="beef-1")
         bus.publish("t/5", {"n": 5})
         got = [(await resumed.next(0)).tag for _ in range(3)]
-        return got, await too_old.next(0), await foreign.next(0), await foreign.next(0)
+        # an unknown id waits (up to RESUME_WAIT) for its event, then says so
+        assert await foreign.next(0) is None
+        return got, await too_old.next(0), await foreign.next(2), await foreign.next(0)
 
     got, too_old, foreign, live = asyncio.run(scenario())
     assert got == ["t/3", "t/4", "t/5"]
     assert too_old.tag == NOTICE_PREFIX + "resume_incomplete" and "older" in too_old.data["reason"]
     assert foreign.tag == NOTICE_PREFIX + "resume_incomplete" and foreign.data["missed"]
+    assert "not in the event history" in foreign.data["reason"] and foreign.id == ""
     assert live.tag == "t/5"
 
 
@@ -124,7 +127,7 @@ def test_malformed_raw_event_is_dropped_not_raised(raw):
         bus = EventBus({})
         sub = bus.subscribe(None, lambda e: True)
         bus._publish_raw(raw)
-        assert (bus.received, sub.backlog(), len(bus.replay)) == (0, 0, 0)
+        assert (bus.received, sub.backlog(), len(bus.history)) == (0, 0, 0)
         bus._publish_raw(salt.utils.event.SaltEvent.pack("good/1", {"n": 1}))
         return bus.received, await sub.next(0)
 
@@ -274,6 +277,6 @@ def test_internal_events_go_to_their_handlers_never_to_streams():
         for kind in ("revoked", "other", "unknown"):
             raw = salt.utils.event.SaltEvent.pack(INTERNAL_PREFIX + kind, {"digest": "ab"})
             bus._publish_raw(raw)
-        return seen, sub.backlog(), len(bus.replay)
+        return seen, sub.backlog(), len(bus.history)
 
     assert asyncio.run(scenario()) == ([{"digest": "ab"}], 0, 0)

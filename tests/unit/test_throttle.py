@@ -1,7 +1,10 @@
+import asyncio
+
 import pytest
 
 from salt_ext_rest.auth import throttle
 from salt_ext_rest.auth.throttle import LoginThrottle, LoginThrottled, TokenBuckets
+from salt_ext_rest.shared.memory import MemoryState
 
 
 class Clock:
@@ -12,11 +15,23 @@ class Clock:
         return self.now
 
 
+class Limiter:
+    """The async LoginThrottle on this process's memory, driven synchronously."""
+
+    def __init__(self, throttle_):
+        self.throttle = throttle_
+
+    def begin(self, username, address):
+        asyncio.run(self.throttle.begin(username, address))
+
+    def refused(self, username, address):
+        asyncio.run(self.throttle.refused(username, address))
+
+
 def make(user_burst=3, address_burst=5, rate=1.0):
     clock = Clock()
-    return clock, LoginThrottle(
-        TokenBuckets(user_burst, rate, clock), TokenBuckets(address_burst, rate, clock)
-    )
+    state = MemoryState(clock)
+    return clock, Limiter(LoginThrottle(state, (user_burst, rate), (address_burst, rate)))
 
 
 def test_burst_then_429_with_retry_after_then_refill():

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from salt_ext_rest.auth.identity import Authenticator, Credentials, Identity
-from salt_ext_rest.auth.throttle import LoginThrottle, TokenBuckets
+from salt_ext_rest.auth.throttle import LoginThrottle
 from salt_ext_rest.errors import Forbidden, TooManyRequests
 
 if TYPE_CHECKING:
@@ -54,8 +54,9 @@ class SaltEauthAuthenticator:
         self._inflight = 0
         config = context.config
         self.throttle = LoginThrottle(
-            TokenBuckets(config.login_user_burst, config.login_user_rate),
-            TokenBuckets(config.login_address_burst, config.login_address_rate),
+            context.shared.state,
+            (config.login_user_burst, config.login_user_rate),
+            (config.login_address_burst, config.login_address_rate),
         )
 
     async def authenticate(self, credentials: Credentials) -> Identity | None:
@@ -67,7 +68,7 @@ class SaltEauthAuthenticator:
         if credentials.eauth not in (self.context.opts.get("external_auth") or {}):
             return None
         username = str(credentials.username)
-        self.throttle.begin(username, credentials.address)
+        await self.throttle.begin(username, credentials.address)
         if self._inflight >= self.context.config.login_max_inflight:
             raise TooManyRequests("Too many logins in progress; retry shortly")
         self._inflight += 1
@@ -76,7 +77,7 @@ class SaltEauthAuthenticator:
         finally:
             self._inflight -= 1
         if not tdata:
-            self.throttle.refused(username, credentials.address)
+            await self.throttle.refused(username, credentials.address)
             return None
         if not tdata.get("perms"):
             # Accepted by the eauth backend (PAM accepts every local account) but

@@ -3,8 +3,10 @@
 Every eauth attempt takes one token from the bucket of its username and one from the
 bucket of the client's TCP address; a refused attempt takes :data:`FAILURE_COST` in
 all. An empty bucket means 429 with ``Retry-After`` (the seconds until the next
-token). Buckets live in each worker process: with ``num_processes`` above 1 the
-limits apply per worker.
+token). The buckets live in the deployment's shared state
+(:mod:`salt_ext_rest.shared`): this process's memory with one worker, a file shared
+by the workers of a host, or Redis for several hosts; the limits hold for all of them.
+:class:`TokenBuckets` is the in-memory implementation.
 """
 
 from __future__ import annotations
@@ -13,8 +15,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from salt_ext_rest.errors import TooManyRequests
+
+if TYPE_CHECKING:
+    from salt_ext_rest.shared.state import SharedState
 
 #: tokens a refused login costs in all (one on the attempt, the rest once refused)
 FAILURE_COST = 3
@@ -79,21 +85,27 @@ class TokenBuckets:
 
 
 class LoginThrottle:
-    """The username and address buckets of one worker."""
+    """The username and address buckets of the deployment, in its shared state."""
 
-    def __init__(self, users: TokenBuckets, addresses: TokenBuckets) -> None:
-        self.users, self.addresses = users, addresses
+    def __init__(
+        self, state: SharedState, users: tuple[int, float], addresses: tuple[int, float]
+    ) -> None:
+        self.state, self.users, self.addresses = state, users, addresses
 
-    def begin(self, username: str, address: str | None) -> None:
+    def _buckets(self, username: str, address: str | None) -> list:
+        from salt_ext_rest.shared.state import Bucket
+
+        return [
+            Bucket("user", username.lower(), *self.users),
+            Bucket("address", address or "unknown", *self.addresses),
+        ]
+
+    async def begin(self, username: str, address: str | None) -> None:
         """Take one token from each bucket, or raise :class:`LoginThrottled`."""
-        user, addr = username.lower(), address or "unknown"
-        wait = max(self.users.wait(user), self.addresses.wait(addr))
+        wait = await self.state.take(self._buckets(username, address), 1, check=True)
         if wait > 0:
             raise LoginThrottled("Too many login attempts; retry later", wait)
-        self.users.take(user)
-        self.addresses.take(addr)
 
-    def refused(self, username: str, address: str | None) -> None:
+    async def refused(self, username: str, address: str | None) -> None:
         """Charge the rest of a refused attempt's cost."""
-        self.users.take(username.lower(), FAILURE_COST - 1)
-        self.addresses.take(address or "unknown", FAILURE_COST - 1)
+        await self.state.take(self._buckets(username, address), FAILURE_COST - 1, check=False)

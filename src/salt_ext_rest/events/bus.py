@@ -1,10 +1,13 @@
 """One subscription to the master event bus per worker process, fanned out.
 
-Events are redacted once, numbered ``<epoch>-<seq>`` (the epoch is per process, so a
-resume id from another process or an earlier run is recognised as foreign), kept in
-a bounded replay buffer and offered to every subscription without waiting on any.
-When the bus connection drops (master restart) the client reconnects by itself and
-every subscriber gets a notice that events may have been missed.
+Events are redacted once, given an id derived from their content (the same on every
+worker and every master: :mod:`salt_ext_rest.events.history`), kept in a bounded
+history and offered to every subscription without waiting on any. With a shared
+history (:mod:`salt_ext_rest.events.shared_history`, Redis) subscriptions are fed
+from it instead, in the one order every host delivers. When the bus connection drops
+(master restart) the client reconnects by itself, the history is dropped (what came
+meanwhile is unknown) and every subscriber gets a notice that events may have been
+missed. Notices carry no id: a client never resumes from one.
 """
 
 from __future__ import annotations
@@ -12,14 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import secrets
 import time
-from collections import deque
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.backend.bus_client import master_subscriber, unpack
+from salt_ext_rest.events.history import RESUME_WAIT, EventHistory, strip_peer
 from salt_ext_rest.events.model import BusEvent
 from salt_ext_rest.events.redact import redact
 from salt_ext_rest.events.subscription import Matcher, Subscription
@@ -34,6 +37,32 @@ InternalHandler = Callable[[dict[str, Any]], None]
 # C0 controls, DEL and C1 controls: line breaks and NUL would let a tag forge SSE
 # frames (a ``/hook`` path or a minion's ``event.send`` chooses the tag).
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+UNKNOWN = (
+    "resume id is not in the event history (too old, from another host without a shared "
+    "history, or from before a loss of the event bus)"
+)
+
+
+class SharedFeed(Protocol):
+    """What the bus needs of a shared history (:mod:`.shared_history`)."""
+
+    active: bool  # False: deliver this master's events directly (no store, or it failed)
+    pending: set[Subscription]  # resumes being replayed
+
+    def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    def submit(self, event: BusEvent) -> None: ...
+    def resume(self, sub: Subscription, last_id: str) -> None: ...
+    def status(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class Waiting:
+    """A subscription resuming from an id not seen here yet."""
+
+    last_id: str
+    timer: asyncio.TimerHandle | None = None
+    held: list[BusEvent] = field(default_factory=list)
 
 
 def has_controls(text: str) -> bool:
@@ -57,13 +86,14 @@ class EventBus:
     ):
         self.opts = opts
         self.redact = redactor
-        self.epoch = secrets.token_hex(4)
         self.queue_size = queue_size
-        self.replay: deque[BusEvent] = deque(maxlen=replay_size)
+        self.history = EventHistory(replay_size)
+        self.shared: SharedFeed | None = None
         self.subscriptions: set[Subscription] = set()
+        self.waiting: dict[Subscription, Waiting] = {}
         self.received = 0
+        self.last_delivered: str | None = None
         self.connected = asyncio.Event()
-        self._seq = 0
         self._task: asyncio.Task | None = None
         self._client: Any = None
         self._ever_connected = False
@@ -74,10 +104,14 @@ class EventBus:
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
+        if self.shared is not None:
+            self.shared.start()
 
     async def stop(self) -> None:
-        for sub in list(self.subscriptions):
+        for sub in self.everyone():
             sub.close("the server is shutting down", 1001)
+        if self.shared is not None:
+            await self.shared.stop()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -115,6 +149,7 @@ class EventBus:
     async def _on_disconnect(self) -> None:
         log.warning("rest_ext: lost the master event bus; reconnecting")
         self.connected.clear()
+        self.history.clear()  # ids from before the loss can no longer be resumed here
         self.notice("disconnected", {"reason": "event bus connection lost", "missed": True})
 
     # -- fan-out -------------------------------------------------------------------
@@ -130,14 +165,31 @@ class EventBus:
         self.publish(tag, data if isinstance(data, dict) else {"data": data})
 
     def publish(self, tag: str, data: dict[str, Any]) -> BusEvent:
+        """Take one event from the bus: id it, keep it, deliver it (or hand it to the
+        shared history, which delivers it in the cluster's order)."""
         self.received += 1
         # Escaped once here, so every transport and formatter gets a single-line tag.
         safe_tag = escape_controls(str(tag))
-        event = BusEvent(self._next_id(), safe_tag, self.redact(data), stamp=time.time())
-        self.replay.append(event)
-        for sub in tuple(self.subscriptions):
-            sub.offer(event)
+        clean = self.redact(strip_peer(data))
+        event_id = self.history.assign(safe_tag, clean)
+        event = BusEvent(event_id, safe_tag, clean, stamp=time.time())
+        self.history.add(event)
+        if self.shared is not None and self.shared.active:
+            self.shared.submit(event)
+        else:
+            self.deliver(event)
         return event
+
+    def deliver(self, event: BusEvent, skip: Any = ()) -> None:
+        """Offer ``event`` to every subscription (but those in ``skip``)."""
+        targets = tuple(self.subscriptions)  # before a waiting resume joins on this event
+        if not event.notice:
+            self.last_delivered = event.id
+            if self.waiting:
+                self._feed_waiting(event)
+        for sub in targets:
+            if sub not in skip:
+                sub.offer(event)
 
     def _dispatch_internal(self, kind: str, data: Any) -> None:
         for handler in self._internal.get(kind, ()):
@@ -147,16 +199,11 @@ class EventBus:
                 log.exception("rest_ext: internal event handler failed (%s)", kind)
 
     def notice(self, kind: str, data: dict[str, Any]) -> None:
-        """A stream notice (not from the bus): to every subscriber, never replayed."""
-        event = BusEvent(
-            self._next_id(), NOTICE_PREFIX + kind, data, notice=True, stamp=time.time()
-        )
-        for sub in tuple(self.subscriptions):
+        """A stream notice (not from the bus): to every subscriber, never replayed,
+        without an id (a client resumes from the last event, not from a notice)."""
+        event = BusEvent("", NOTICE_PREFIX + kind, data, notice=True, stamp=time.time())
+        for sub in self.everyone():
             sub.offer(event)
-
-    def _next_id(self) -> str:
-        self._seq += 1
-        return f"{self.epoch}-{self._seq}"
 
     # -- subscribing ---------------------------------------------------------------
     def subscribe(
@@ -164,36 +211,81 @@ class EventBus:
     ) -> Subscription:
         """A new subscription, first fed what it missed after ``last_id`` (if resumable)."""
         sub = Subscription(identity, matcher, self.queue_size)
-        if last_id:
-            self._replay_into(sub, last_id)
-        self.subscriptions.add(sub)
+        if not last_id:
+            self.subscriptions.add(sub)
+        elif self.shared is not None and self.shared.active:
+            self.shared.resume(sub, last_id)
+        else:
+            self.resume_local(sub, last_id)
         return sub
+
+    def everyone(self) -> tuple[Subscription, ...]:
+        """Every subscription: live, waiting for a resume id, replaying a shared history."""
+        pending = self.shared.pending if self.shared is not None else ()
+        return (*self.subscriptions, *self.waiting, *pending)
 
     def unsubscribe(self, sub: Subscription) -> None:
         self.subscriptions.discard(sub)
+        if self.shared is not None:
+            self.shared.pending.discard(sub)
+        waiting = self.waiting.pop(sub, None)
+        if waiting is not None and waiting.timer is not None:
+            waiting.timer.cancel()
 
-    def _replay_into(self, sub: Subscription, last_id: str) -> None:
-        epoch, _, seq = last_id.partition("-")
-        first = self.replay[0] if self.replay else None
-        if epoch != self.epoch or not seq.isdigit():
-            reason = "resume id is from another server process or an earlier run"
-        elif first is not None and int(seq) + 1 < int(first.id.split("-")[1]):
-            reason = "resume id is older than the replay buffer"
+    def resume_local(self, sub: Subscription, last_id: str) -> None:
+        """Replay this worker's history after ``last_id``; an id not seen yet waits
+        RESUME_WAIT for its event; a gap is announced, never silent."""
+        missed = self.history.after(last_id)
+        if missed is not None:
+            for event in missed:
+                sub.offer(event)
+            self.subscriptions.add(sub)
+        elif self.history.evicted(last_id):
+            self.incomplete(sub, last_id, "resume id is older than the event history")
+            self.subscriptions.add(sub)
         else:
-            for event in self.replay:
-                if int(event.id.split("-")[1]) > int(seq):
-                    sub.offer(event)
+            loop = asyncio.get_running_loop()
+            waiting = self.waiting[sub] = Waiting(last_id)
+            waiting.timer = loop.call_later(RESUME_WAIT, self._give_up, sub)
+
+    def _feed_waiting(self, event: BusEvent) -> None:
+        for sub, waiting in tuple(self.waiting.items()):
+            if event.id == waiting.last_id:  # what came before it, the client has
+                self.unsubscribe(sub)
+                self.subscriptions.add(sub)
+            elif len(waiting.held) < self.queue_size:
+                waiting.held.append(event)
+
+    def _give_up(self, sub: Subscription) -> None:
+        waiting = self.waiting.pop(sub, None)
+        if waiting is None:
             return
-        sub.offer(
-            BusEvent(self._next_id(), NOTICE_PREFIX + "resume_incomplete",
-                     {"reason": reason, "missed": True, "last_event_id": last_id}, notice=True)
-        )  # fmt: skip
+        self.incomplete(sub, waiting.last_id, UNKNOWN)
+        for event in waiting.held:  # live from the moment it subscribed
+            sub.offer(event)
+        self.subscriptions.add(sub)
+
+    @staticmethod
+    def incomplete(sub: Subscription, last_id: str, reason: str) -> None:
+        data = {"reason": reason, "missed": True, "last_event_id": last_id}
+        sub.offer(BusEvent("", NOTICE_PREFIX + "resume_incomplete", data, notice=True))
 
     def close_token(self, token: str, reason: str) -> int:
         """Close every subscription authenticated by ``token`` (logout)."""
         closed = 0
-        for sub in tuple(self.subscriptions):
+        for sub in self.everyone():
             if sub.identity is not None and sub.identity.token == token:
                 sub.close(reason, 1008)
                 closed += 1
         return closed
+
+    def id_status(self) -> dict[str, Any]:
+        """For ``/stats``: where ids and history come from, and how much is kept."""
+        status: dict[str, Any] = {
+            "mode": "shared" if self.shared is not None and self.shared.active else "local",
+            "history": self.history.status(),
+            "resuming": len(self.waiting),
+        }
+        if self.shared is not None:
+            status["shared"] = self.shared.status()
+        return status

@@ -68,10 +68,11 @@ class RevocationWatch:
             task.add_done_callback(self._rechecks.discard)
 
     def streams_of(self, token_digest: str) -> list[Subscription]:
-        """The open streams of this worker authenticated by the token with that digest."""
+        """The open streams of this worker authenticated by the token with that digest
+        (live ones, and those still waiting for a resume)."""
         return [
             sub
-            for sub in tuple(self.bus.subscriptions)
+            for sub in self.bus.everyone()
             if sub.closed is None
             and sub.identity is not None
             and _digest_of(sub.identity.token) == token_digest

@@ -37,7 +37,8 @@ class RestApplication(tornado.web.Application):
     def __init__(self, context: ApiContext, routes: list[Route], **settings: Any) -> None:
         self.context = context
         self.stats = ServerStats()
-        self.stream_slots = StreamSlots(context.config.max_streams_per_token)
+        self.stream_slots = StreamSlots(context.config.max_streams_per_token, context.shared)
+        context.shared.counters = self.stats.counters
         self.root_prefix = context.config.root_prefix.rstrip("/")
         super().__init__(_prefixed(routes, context.config.root_prefix), **settings)
 

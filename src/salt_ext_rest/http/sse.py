@@ -46,7 +46,7 @@ class EventsHandler(ApiHandler):
             )
         identity = await self.identify()
         slots = self.application.stream_slots  # type: ignore[attr-defined]
-        slots.acquire(identity.token)
+        await slots.acquire(identity.token)
         try:
             await self._serve(identity)
         finally:

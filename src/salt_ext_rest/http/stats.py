@@ -1,5 +1,9 @@
 """Request counters of this worker process and ``GET /stats``, in rest_cherrypy's shape.
 
+``/stats`` answers for the worker that serves it, and adds ``deployment``: the shared
+store's status, the records every worker published in the last 5 s (see
+:mod:`salt_ext_rest.shared.worker`) and their counters summed.
+
 The counters are kept by :class:`~salt_ext_rest.http.application.RestApplication`:
 a request is *in flight* from routing until its handler finishes. Streams (requests
 that ask for ``text/event-stream``, or handlers marked ``long_lived = True``) are
@@ -68,6 +72,15 @@ class ServerStats:
         self.served += 1
         self.statuses[f"{handler.get_status() // 100}xx"] += 1
 
+    def counters(self) -> dict[str, Any]:
+        """What this worker publishes for the deployment's totals (``/stats``)."""
+        return {
+            "served": self.served,
+            "in_flight": self.in_flight,
+            "streams": self.streams,
+            "by_status": dict(sorted(self.statuses.items())),
+        }
+
     @property
     def in_flight(self) -> int:
         """Ordinary requests being served now (streams excluded)."""
@@ -116,17 +129,13 @@ def snapshot(handler: ApiHandler) -> dict[str, Any]:
         "workers": context.config.num_processes,
         "started": stats.started,
         "uptime": round(now - stats.started, 3),
-        "requests": {
-            "served": stats.served,
-            "in_flight": stats.in_flight,
-            "streams": stats.streams,
-            "by_status": dict(sorted(stats.statuses.items())),
-        },
+        "requests": stats.counters(),
         "process": stats.process(),
         "thread_pools": {
             **context.gateway.pool_stats(),
         },
         "plugins": plugin_names(context.pm),
+        "events": context.bus.id_status(),
     }
 
 
@@ -136,4 +145,5 @@ class StatsHandler(ApiHandler):
     async def get(self) -> None:
         if not self.context.config.stats_disable_auth:
             await self.identify()
-        self.send(snapshot(self))
+        # ``deployment``: the shared store's state, every worker's record, their totals
+        self.send({**snapshot(self), "deployment": await self.context.shared.deployment()})

@@ -89,7 +89,7 @@ class StreamSocket(EventSocket):
         if self.identity is None:
             raise BadRequest("authenticate first: {'type': 'auth', 'token': ...}")
         if kind == "subscribe":
-            return self.handle_subscribe(msg)
+            return await self.handle_subscribe(msg)
         if kind == "unsubscribe":
             return self.handle_unsubscribe(msg)
         raise BadRequest(f"unknown message type {kind!r}")
@@ -98,9 +98,7 @@ class StreamSocket(EventSocket):
         if self.identity is not None:
             raise BadRequest("already authenticated")
         token = msg.get("token")
-        identity = await authenticate(
-            self.context.authenticators, from_message(token)
-        )
+        identity = await authenticate(self.context.authenticators, from_message(token))
         if identity is None:
             self.close(CLOSE_POLICY, "authentication failed")
             return
@@ -112,7 +110,7 @@ class StreamSocket(EventSocket):
             self._auth_timer.cancel()
         self.send({"type": "ready", "user": identity.name})
 
-    def handle_subscribe(self, msg: dict[str, Any]) -> None:
+    async def handle_subscribe(self, msg: dict[str, Any]) -> None:
         key = str(msg.get("id") or "default")
         if key in self.pumps:
             raise BadRequest(f"subscription {key!r} exists")
@@ -123,7 +121,13 @@ class StreamSocket(EventSocket):
         resume = msg.get("resume")
         assert self.identity is not None
         token, slots = self.identity.token, self.application.stream_slots  # type: ignore[attr-defined]
-        slots.acquire(token)
+        await slots.acquire(token)
+        if self.ws_connection is None or self.ws_connection.is_closing():
+            slots.release(token)  # closed while the slot was being taken
+            return
+        if key in self.pumps:  # subscribed while the slot was being taken
+            slots.release(token)
+            raise BadRequest(f"subscription {key!r} exists")
         task = self.start(key, event_filter, str(fmt), str(resume) if resume else None)
         task.add_done_callback(lambda _task: slots.release(token))
         self.send({"type": "subscribed", "id": key})

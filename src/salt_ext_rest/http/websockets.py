@@ -100,7 +100,7 @@ class EventSocket(tornado.websocket.WebSocketHandler):
             return
         self.identity = identity
         if identity is not None and self.holds_slot:
-            self.application.stream_slots.acquire(identity.token)  # type: ignore[attr-defined]
+            await self.application.stream_slots.acquire(identity.token)  # type: ignore[attr-defined]
             self._slot = identity.token
         try:
             await super().get(*args, **kwargs)

@@ -59,12 +59,20 @@ class RedisLink:
     def client(self) -> Any:
         if self._client is None:
             import redis.asyncio  # an optional dependency: salt-ext-rest[redis]
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
+            from redis.exceptions import ConnectionError as Disconnected
 
+            # One immediate retry on a new connection when a pooled one turns out to be
+            # dead (Redis restarted): the first operations after a recovery then succeed
+            # instead of marking the store unavailable again. Still within the deadline.
             self._client = redis.asyncio.Redis.from_url(
                 self.url,
                 socket_timeout=self.timeout,
                 socket_connect_timeout=self.timeout,
                 retry_on_timeout=False,
+                retry=Retry(NoBackoff(), 1),
+                retry_on_error=[Disconnected],
             )
         return self._client
 
