@@ -30,7 +30,15 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import cluster, procs, report  # noqa: E402
 from benchmarks.stack import HERE, HOST, Stack, StackError  # noqa: E402
-from benchmarks.workloads import fanout, idle, jobs, limits, requests, resume  # noqa: E402
+from benchmarks.workloads import (  # noqa: E402
+    fanout,
+    idle,
+    jobs,
+    limits,
+    requests,
+    resume,
+    scaleout,
+)
 from benchmarks.workloads.common import Api, Bench, login  # noqa: E402
 
 QUICK = {
@@ -67,6 +75,14 @@ QUICK = {
         "cherrypy_cap": 50,
     },
     "resume": {"rounds": 1, "count": 2000, "rate": 200, "kill_at": 1000},
+    "scaleout": {
+        "concurrency": 32,
+        "warmup": 2000,
+        "slices": 6,
+        "count": 20000,
+        "seconds": 2.0,
+        "trials": 40,
+    },
 }
 FULL = {
     "rounds": 2,
@@ -110,6 +126,14 @@ FULL = {
     },
     # 10,000 events at 200/s, the API serving the stream killed at ~5,000
     "resume": {"rounds": 1, "count": 10000, "rate": 200, "kill_at": 5000},
+    "scaleout": {
+        "concurrency": 32,
+        "warmup": 5000,
+        "slices": 12,
+        "count": 50000,
+        "seconds": 3.0,
+        "trials": 200,
+    },
 }
 
 # (name, function, params key whose "rounds" overrides the global count, or None)
@@ -125,6 +149,7 @@ WORKLOADS = [
     ("soak", requests.run_soak, "soak"),
     ("idle_ws", idle.run_idle_ws, "idle_ws"),
     ("resume", resume.run_resume, "resume"),
+    ("scaleout", scaleout.run_scaleout, None),
 ]
 #: after all rounds (it starts the big swarm, which would slow every other workload)
 FINAL = [("swarm", jobs.run_swarm)]

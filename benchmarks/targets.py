@@ -56,6 +56,10 @@ def _r(value: float | None) -> str:
     return "-" if value is None else str(round(value))
 
 
+def fmt_cores(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def _ge(v: float | None, goal: float) -> bool | None:
     return None if v is None else v >= goal
 
@@ -151,4 +155,29 @@ def evaluate(agg: Agg) -> list[dict]:
     kb = get(agg, "idle_ws", None, "rest_ext", "kb_per_idle_ws")
     n = get(agg, "idle_ws", None, "rest_ext", "connected")
     add("memory per idle WebSocket", kb, "<= 64 KB", _le(kb, 64), f"{n and int(n)} open")
+    two, one = (
+        get(agg, "scaleout_stats", f"workers={k} c=32", "rest_ext", "req_per_s") for k in (2, 1)
+    )
+    share2, share1 = (
+        get(agg, "scaleout_stats", f"workers={k} c=32", "rest_ext", "api_cpu_share") for k in (2, 1)
+    )
+    busy = share2 is not None and share2 < 1.6  # 2 workers should get nearly 2 cores
+    add(
+        "GET /stats req/s, 2 workers vs 1 (2 cores)",
+        ratio(two, one),
+        ">= 1.7x",
+        _ge(ratio(two, one), 1.7),
+        f"{_r(two)} vs {_r(one)} req/s; API CPU {fmt_cores(share2)} vs {fmt_cores(share1)} "
+        "cores" + (" (the machine was busy with other work)" if busy else ""),
+    )
+    p99 = get(agg, "scaleout_revocation", "workers=4", "rest_ext", "p99_ms")
+    p50 = get(agg, "scaleout_revocation", "workers=4", "rest_ext", "p50_ms")
+    missed = get(agg, "scaleout_revocation", "workers=4", "rest_ext", "missed")
+    add(
+        "logout refused by the other workers (4), p99",
+        p99,
+        "<= 100 ms",
+        None if p99 is None else p99 <= 100 and not missed,
+        f"p50 {p50} ms, missed {missed}",
+    )
     return out

@@ -18,6 +18,7 @@ from salt_ext_rest.config import ConfigError, RestConfig
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.events.bus import EventBus
 from salt_ext_rest.events.redact import Redactor
+from salt_ext_rest.events.revocation import RevocationWatch
 from salt_ext_rest.events.shared_history import attach_shared_history
 from salt_ext_rest.lowstate.validation import LowstateValidator
 from salt_ext_rest.plugins.manager import make_plugin_manager
@@ -82,9 +83,10 @@ def check_plugins(opts: dict[str, Any], config: RestConfig) -> None:
 
 
 def start_streams(context: ApiContext) -> None:
-    """Subscribe to the master's event bus, then start the stateful formatters (the
-    formatted view): those with a ``start()`` (on the running loop); start the
-    worker's heartbeat to the shared state."""
+    """Subscribe to the master's event bus (with revocation notices acted on), then
+    start the stateful formatters (the formatted view): those with a ``start()`` (on
+    the running loop); start the worker's heartbeat to the shared state."""
+    RevocationWatch(context.gateway, context.bus).install()
     context.bus.start()
     context.shared.start()
     for formatter in context.formatters.values():

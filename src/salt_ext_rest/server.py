@@ -1,4 +1,8 @@
-"""Bind, fork the configured number of workers, serve, and stop cleanly on SIGTERM."""
+"""Bind, fork the configured number of workers, serve, and stop cleanly on SIGTERM.
+
+With ``num_processes`` above 1 each worker binds its own ``SO_REUSEPORT`` socket
+after the fork, so the kernel spreads connections over the workers.
+"""
 
 from __future__ import annotations
 
@@ -58,19 +62,50 @@ def serve(opts: dict[str, Any]) -> None:
     for key in inactive_keys(opts):
         log.warning("rest_ext: option %r is accepted but has no effect in this version", key)
     tls = ssl_context(config)
+    if config.num_processes > 1:
+        _serve_workers(opts, config, tls)
+        return
+    sockets = _listen(config)
+    if sockets is None:
+        raise SystemExit(1)
+    asyncio.run(_serve(opts, config, sockets, tls))
+
+
+def _listen(config: RestConfig, reuse_port: bool = False) -> list | None:
+    """The listening sockets, or ``None`` (logged) when the port cannot be had."""
     try:
-        sockets = tornado.netutil.bind_sockets(
-            config.port, address=config.host or None, backlog=config.backlog
+        return tornado.netutil.bind_sockets(
+            config.port, address=config.host or None, backlog=config.backlog, reuse_port=reuse_port
         )
     except OSError as exc:
         log.critical("rest_ext: cannot listen on %s:%s: %s", config.host, config.port, exc)
-        raise SystemExit(1) from None
+        return None
+
+
+def _serve_workers(opts: dict[str, Any], config: RestConfig, tls: Any) -> None:
+    """``num_processes`` workers, each with its own ``SO_REUSEPORT`` socket.
+
+    Workers forked onto one shared socket do not share the load: whichever worker's
+    loop wakes first accepts, and under load one worker took most connections. With
+    a socket per worker the kernel spreads new connections over them. The supervisor
+    checks the port is free first (a port taken by another program must stop salt-api,
+    not be shared with it), then listens on none.
+    """
+    probe = _listen(config)
+    if probe is None:
+        raise SystemExit(1)
+    shared = config.port == 0  # a kernel-chosen port: one socket for all, as before
+    if not shared:
+        for sock in probe:
+            sock.close()
     # With several workers, this process supervises them and returns once they stopped.
-    grace = 2 * SHUTDOWN_GRACE + 5
-    if config.num_processes > 1 and workers.fork_workers(config.num_processes, grace) is None:
-        for sock in sockets:
+    if workers.fork_workers(config.num_processes, 2 * SHUTDOWN_GRACE + 5) is None:
+        for sock in probe if shared else ():
             sock.close()
         return
+    sockets = probe if shared else _listen(config, reuse_port=True)
+    if sockets is None:
+        raise SystemExit(1)  # the supervisor restarts this worker a few times
     asyncio.run(_serve(opts, config, sockets, tls))
 
 

@@ -1,10 +1,11 @@
 """Worker processes for ``num_processes > 1``: fork, supervise, stop cleanly.
 
 The process salt-api started (its ``RunNetapi`` process) becomes a small supervisor:
-it forks the workers, which share the listening sockets, restarts a worker that dies
-while the API is running, and on SIGTERM or SIGINT forwards SIGTERM to every worker
-and waits for them to finish their in-flight requests before it exits. A worker that
-outlives the grace period gets SIGKILL. Workers also receive SIGTERM if the
+it forks the workers (each binds its own ``SO_REUSEPORT`` socket, see
+:mod:`salt_ext_rest.server`), restarts a worker that dies while the API is running,
+and on SIGTERM or SIGINT forwards SIGTERM to every worker and waits for them to
+finish their in-flight requests before it exits. A worker that outlives the grace
+period gets SIGKILL. Workers also receive SIGTERM if the
 supervisor itself dies (``PR_SET_PDEATHSIG`` on Linux), so none is left behind.
 
 Unlike :func:`tornado.process.fork_processes`, the supervisor never exits before its

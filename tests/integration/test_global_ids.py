@@ -65,8 +65,8 @@ def worker_pids(api):
             continue
         if any(c.status == psutil.CONN_LISTEN and c.laddr.port == api.port for c in conns):
             pids.append(proc)
-    top = {p.pid for p in pids}
-    return [p for p in pids if p.ppid() in top]
+    # each worker listens on its own SO_REUSEPORT socket, the supervisor on none
+    return [p for p in pids if p.ppid() != main.pid]
 
 
 def holder(workers, client_port, timeout=5.0):

@@ -4,6 +4,8 @@ salt-api stops its netapi process with SIGTERM; these tests send that SIGTERM (o
 SIGKILL) to the process themselves while a request is in flight.
 """
 
+import collections
+import json
 import threading
 import time
 
@@ -12,26 +14,36 @@ import pytest
 import requests
 
 from salt_ext_rest.testing.api import ApiClient
+from tests.support.pinned import Pinned
 
 pytestmark = [pytest.mark.integration]
 
 SLEEP = 3
+BURST = 64
 SLOW = {"client": "local", "tgt": "minion-1", "fun": "test.sleep", "arg": [SLEEP]}
 
 
+def listens(proc, port):
+    try:
+        conns = proc.net_connections(kind="tcp")
+    except psutil.NoSuchProcess:
+        return False
+    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in conns)
+
+
 def listeners(api):
-    """(netapi process salt-api started, its worker processes), found by who listens on the port."""
+    """(netapi process salt-api started, its worker processes), found by who listens on
+    the port: one process alone, or workers (each with its own SO_REUSEPORT socket) and
+    their supervisor, which listens on none."""
     main = psutil.Process(api.pid)
-    procs = []
-    for proc in main.children(recursive=True):
-        try:
-            conns = proc.net_connections(kind="tcp")
-        except psutil.NoSuchProcess:
-            continue
-        if any(c.status == psutil.CONN_LISTEN and c.laddr.port == api.port for c in conns):
-            procs.append(proc)
-    (top,) = [p for p in procs if p.ppid() == main.pid]
-    return top, [p for p in procs if p.ppid() == top.pid]
+    procs = [p for p in main.children(recursive=True) if listens(p, api.port)]
+    tops = [p for p in procs if p.ppid() == main.pid]
+    if tops:
+        (top,) = tops
+        return top, [p for p in procs if p.ppid() == top.pid]
+    (top,) = {psutil.Process(p.ppid()) for p in procs}
+    assert top.ppid() == main.pid and not listens(top, api.port)
+    return top, procs
 
 
 def wait_gone(procs, timeout=20):
@@ -88,6 +100,21 @@ def test_two_workers_share_the_port_and_the_tokens(two_workers, api_credentials)
     assert client.run({"client": "local", "tgt": "*", "fun": "test.ping"}) == [
         {"minion-1": True, "minion-2": True}
     ]
+
+
+def test_a_burst_of_new_connections_is_spread_over_the_workers(two_workers, api_credentials):
+    top, workers = listeners(two_workers)
+    assert len(workers) == 2 and not listens(top, two_workers.port)
+    token = ApiClient(two_workers.url).login(api_credentials)["token"]
+    # Every connection is queued before any is served: with one shared socket the first
+    # worker to wake accepted them all; a socket per worker spreads them (by hash).
+    conns = [Pinned(two_workers.url, token, pin=False) for _ in range(BURST)]
+    for conn in conns:
+        conn.send("GET", "/stats")
+    seen = collections.Counter(json.loads(conn.response()[1])["worker"] for conn in conns)
+    for conn in conns:
+        conn.close()
+    assert sorted(seen) == [0, 1] and min(seen.values()) >= BURST // 4, seen
 
 
 def test_sigterm_lets_in_flight_requests_finish_then_all_workers_exit(two_workers, api_credentials):

@@ -28,7 +28,7 @@ from salt_ext_rest.backend import acl, keygen, minion_cache
 from salt_ext_rest.backend.firer import EventFirer
 from salt_ext_rest.backend.loader_misses import KnownMisses
 from salt_ext_rest.backend.threadlocal import forget, per_thread
-from salt_ext_rest.backend.token_cache import TokenCache
+from salt_ext_rest.backend.token_cache import TokenCache, digest
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,11 @@ T = TypeVar("T")
 
 EAUTH_KEYS = ("username", "password", "eauth")
 REACHABLE_TTL = 1.0
+#: the bus event that tells every worker (and every master of a cluster) that a token
+#: was revoked; the tag prefix is the bus's INTERNAL_PREFIX (handled, never streamed)
+REVOKED_TAG = "salt/netapi/rest_ext/internal/revoked"
+#: how long a revocation waits for the master to take its notice
+NOTICE_WAIT = 0.5
 
 
 class SaltGateway:
@@ -57,6 +62,7 @@ class SaltGateway:
         # of bad logins never delays token checks or jobs.
         self.auth_pool = ThreadPoolExecutor(auth_threads, thread_name_prefix="rest_ext-auth")
         self.failure_delay = FailureDelay()
+        self._notices: set[asyncio.Task[bool]] = set()
 
     # -- thread-local Salt objects -------------------------------------------------
     def loadauth(self) -> salt.auth.LoadAuth:
@@ -160,9 +166,33 @@ class SaltGateway:
         return tdata if isinstance(tdata, dict) and tdata.get("token") == token else {}
 
     async def revoke_token(self, token: str) -> None:
+        """Delete the token, then tell every worker: a revocation notice on the bus."""
         self.token_cache.forget(token)
         await self.call(lambda: self.loadauth().rm_token(token))
         self.token_cache.forget(token)  # a read that started meanwhile may have seen the file
+        await self.announce_revocation(token)
+
+    async def announce_revocation(self, token: str) -> bool:
+        """Fire the revocation notice (the token's digest only); wait at most NOTICE_WAIT.
+
+        A notice not taken in time goes on in the background; either way the token is
+        gone from the store, which other workers read within ``token_cache_ttl``.
+        """
+        notice = asyncio.ensure_future(self.firer.fire({"digest": digest(token)}, REVOKED_TAG))
+        self._notices.add(notice)
+        notice.add_done_callback(_notice_done)
+        notice.add_done_callback(self._notices.discard)
+        try:
+            if await asyncio.wait_for(asyncio.shield(notice), NOTICE_WAIT):
+                return True
+            reason = "the master did not take it"
+        except asyncio.TimeoutError:
+            reason = f"not sent within {NOTICE_WAIT}s"
+        except Exception as exc:
+            reason = repr(exc)
+        log.warning("rest_ext: revocation notice: %s; other workers see the logout "
+                    "within token_cache_ttl", reason)  # fmt: skip
+        return False
 
     async def permissions(self, tdata: dict[str, Any]) -> list[Any]:
         """The ACL Salt enforces for this token (user, ``*`` and group entries)."""
@@ -232,6 +262,11 @@ class SaltGateway:
         self.firer.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.auth_pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _notice_done(notice: asyncio.Future[bool]) -> None:
+    if not notice.cancelled():
+        notice.exception()  # retrieved: logged by announce_revocation, not by asyncio
 
 
 def _loadauth(opts: dict[str, Any]) -> salt.auth.LoadAuth:

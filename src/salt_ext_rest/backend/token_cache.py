@@ -4,17 +4,27 @@ Every request and every open stream's periodic recheck asks for its token's data
 short cache saves the store read per request; coalescing concurrent misses means that
 500 streams of one token rechecking together cost one read, not 500 executor jobs
 whose GIL time would delay every other stream.
+
+Revocation notices name a token by its SHA-256 digest (:func:`digest`), never the
+token itself: :meth:`TokenCache.forget_digest` finds it through an index kept beside
+the cache.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 TokenData = dict[str, Any]
+
+
+def digest(token: str) -> str:
+    """The name a revocation notice gives ``token``: its SHA-256, in hex."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class TokenCache:
@@ -24,6 +34,7 @@ class TokenCache:
         self.fetch, self.ttl, self.maxsize = fetch, ttl, maxsize
         self._data: dict[str, tuple[float, TokenData]] = {}  # token -> (valid until, data)
         self._lookups: dict[str, asyncio.Future[TokenData]] = {}
+        self._digests: dict[str, str] = {}  # digest -> token, for what is cached or read
 
     async def get(self, token: str) -> TokenData:
         """The token's data (``{}`` when unknown), from the cache or one shared read."""
@@ -34,6 +45,7 @@ class TokenCache:
         if lookup is None:
             lookup = asyncio.ensure_future(self.fetch(token))
             self._lookups[token] = lookup
+            self._digests[digest(token)] = token
             lookup.add_done_callback(functools.partial(self._fetched, token))
         # One caller going away must not cancel the read the others wait for.
         return await asyncio.shield(lookup)
@@ -42,17 +54,35 @@ class TokenCache:
         if self._lookups.get(token) is not lookup:
             return  # forgotten (revoked) while the read was in flight: do not remember
         del self._lookups[token]
-        if lookup.cancelled() or lookup.exception() is not None:
-            return
-        self.remember(token, lookup.result())
+        if not lookup.cancelled() and lookup.exception() is None:
+            self.remember(token, lookup.result())
+        if token not in self._data:
+            self._digests.pop(digest(token), None)
 
     def remember(self, token: str, tdata: TokenData) -> None:
         if tdata and self.ttl > 0:
             if len(self._data) >= self.maxsize:
                 self._data.clear()
+                self._digests = {d: t for d, t in self._digests.items() if t in self._lookups}
             self._data[token] = (time.monotonic() + self.ttl, tdata)
+            self._digests[digest(token)] = token
 
     def forget(self, token: str) -> None:
         """Drop what is known of ``token``, including a read in flight."""
         self._data.pop(token, None)
         self._lookups.pop(token, None)
+        self._digests.pop(digest(token), None)
+
+    def forget_digest(self, token_digest: str) -> str | None:
+        """Forget the token whose :func:`digest` is ``token_digest``; the token, if known."""
+        token = self._digests.get(token_digest)
+        if token is not None:
+            self.forget(token)
+        return token
+
+    def clear(self) -> None:
+        """Forget every token (a revocation notice may have been missed); reads in
+        flight are not remembered when they finish."""
+        self._data.clear()
+        self._lookups.clear()
+        self._digests.clear()
