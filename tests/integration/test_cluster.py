@@ -208,3 +208,12 @@ def test_streams_go_on_through_a_redis_outage_and_say_so(salt_cluster, redis_ser
     assert modes(reader)[0] == "local" and modes(reader)[-1] == "shared", reader.events(NOTICES)
     tags = [e["tag"] for e in reader.events(prefix)]
     assert any("/down/" in t for t in tags) and any("/back/" in t for t in tags), tags
+
+
+def test_an_extra_api_on_a_master_serves_the_clusters_tokens(salt_cluster, token):
+    with salt_cluster.extra_api(B, {"max_request_body_size": 1024}) as api:
+        assert api.url.startswith("http://127.0.0.2:") and api.url != salt_cluster.url(B)
+        extra = ApiClient(api.url, token)
+        assert extra.get("/stats").status_code == 200  # a token minted on A
+        big = extra.post("/", json=[{"client": "local", "tgt": "*", "fun": "test.echo"}] * 50)
+        assert big.status_code == 413, big.text

@@ -94,3 +94,14 @@ def test_a_minion_restart_forgets_the_cached_master_key(tmp_path):
     cluster.forget_master_key(fake_daemon(tmp_path, pki_dir="pki"))
     cluster.forget_master_key(fake_daemon(tmp_path, pki_dir="pki"))  # nothing to forget
     assert not (tmp_path / "pki" / "minion_master.pub").exists()
+
+
+def test_the_cluster_key_pair_exists_before_any_master_starts(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+
+    cluster.write_cluster_key(tmp_path)
+    private = serialization.load_pem_private_key((tmp_path / "cluster.pem").read_bytes(), None)
+    public = serialization.load_pem_public_key((tmp_path / "cluster.pub").read_bytes())
+    assert private.public_key().public_numbers() == public.public_numbers()
+    assert (tmp_path / "cluster.pem").read_bytes().startswith(b"-----BEGIN RSA PRIVATE KEY")
+    assert (tmp_path / "cluster.pem").stat().st_mode & 0o777 == 0o400

@@ -38,6 +38,7 @@ from salt_ext_rest.testing.cluster_layout import (
     link_shared,
     shared_dirs,
     wait_settled,
+    write_cluster_key,
 )
 from salt_ext_rest.testing.config import (
     DEFAULT_NETAPI_MODULE,
@@ -129,6 +130,8 @@ class SaltCluster:
 def _configure_masters(salt_factories: Any, spec: ClusterSpec) -> list[Any]:
     root = pathlib.Path(tempfile.mkdtemp(prefix="cluster-", dir=salt_factories.root_dir))
     dirs = shared_dirs(root)
+    if spec.masters > 1:
+        write_cluster_key(dirs["pki"])
     addresses = list(ADDRESSES[: spec.masters])
     names = ("ret_port", "publish_port") + (("cluster_pool_port",) if spec.masters > 1 else ())
     ports = {name: free_port_on(addresses) for name in names}
@@ -151,9 +154,10 @@ def salt_cluster(salt_factories: Any, spec: ClusterSpec | None = None) -> Iterat
     spec = spec or ClusterSpec()
     masters = _configure_masters(salt_factories, spec)
     with contextlib.ExitStack() as stack:
-        # The first master creates the cluster keys; the others join it.
-        start_side_by_side(stack, masters[:1])
-        start_side_by_side(stack, masters[1:])
+        # One after the other, as Salt's own cluster tests start them: each joins the
+        # cluster the earlier ones formed.
+        for master in masters:
+            start_side_by_side(stack, [master])
         if len(masters) > 1:
             wait_settled(masters)
         minions = [minion_factory(masters[0], mid) for mid in spec.minions]

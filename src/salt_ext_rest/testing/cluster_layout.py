@@ -64,6 +64,31 @@ def shared_dirs(root: pathlib.Path) -> dict[str, pathlib.Path]:
     return dirs
 
 
+def write_cluster_key(pki: pathlib.Path) -> None:
+    """
+    Create the cluster's key pair (``cluster.pem``/``cluster.pub``) as Salt would
+    (RSA 2048, PEM) before any master starts. Masters that start together otherwise may
+    each generate one and keep their own in memory while the file holds another's: a
+    minion then gets an auth reply it cannot verify ("Unable to decrypt message").
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    for name, data in (("cluster.pem", private), ("cluster.pub", public)):
+        path = pki / name
+        path.write_bytes(data)
+        path.chmod(0o400)
+
+
 def cluster_master_overrides(
     index: int, count: int, dirs: dict[str, pathlib.Path], ports: dict[str, int]
 ) -> dict[str, Any]:
