@@ -22,7 +22,7 @@ from salt_ext_rest.events.revocation import RevocationWatch
 from salt_ext_rest.events.shared_history import attach_shared_history
 from salt_ext_rest.lowstate.validation import LowstateValidator
 from salt_ext_rest.plugins.manager import make_plugin_manager
-from salt_ext_rest.shared.select import make_shared_state
+from salt_ext_rest.shared.select import make_link, make_shared_state
 from salt_ext_rest.shared.worker import WorkerShare
 
 
@@ -36,6 +36,7 @@ def build_context(
     gateway = gateway or SaltGateway(
         opts, config.thread_pool, config.auth_thread_pool, config.token_cache_ttl
     )
+    link = make_link(config)
     context = ApiContext(
         opts=opts,
         config=config,
@@ -49,11 +50,10 @@ def build_context(
             config.event_queue_size,
             Redactor(config.event_redact_keys),
         ),
-        shared=WorkerShare(make_shared_state(opts, config)),
+        shared=WorkerShare(make_shared_state(opts, config, link)),
     )
-    if config.shared_store:
-        attach_shared_history(context.bus, config.shared_store, config.shared_store_timeout,
-                              config.shared_store_prefix, config.event_history_size)  # fmt: skip
+    if link is not None:
+        attach_shared_history(context.bus, link, config.event_history_size)
     hook = context.pm.hook
     context.authenticators = [
         a for group in hook.rest_authenticators(context=context) for a in group

@@ -10,6 +10,7 @@ import uuid
 
 from salt_ext_rest.events.bus import NOTICE_PREFIX, EventBus
 from salt_ext_rest.events.shared_history import attach_shared_history
+from salt_ext_rest.shared.redis_link import RedisLink
 
 INCOMPLETE = NOTICE_PREFIX + "resume_incomplete"
 SWITCH = NOTICE_PREFIX + "shared_history"
@@ -20,7 +21,7 @@ def make_buses(url: str, count: int = 2, size: int = 10000) -> list[EventBus]:
     buses = []
     for _ in range(count):
         bus = EventBus({})
-        attach_shared_history(bus, url, 0.25, prefix, size)
+        attach_shared_history(bus, RedisLink(url, 0.25, prefix), size)
         bus.shared.start()  # the bus itself (master subscription) is fed by hand
         buses.append(bus)
     return buses
@@ -161,7 +162,7 @@ def test_a_worker_started_later_resumes_from_the_redis_index(redis_server) -> No
         ids = [e.id for e in old.history.after(old.history.status()["oldest_id"])]
         prefix = old.shared.link.prefix
         new = EventBus({})
-        attach_shared_history(new, redis_server.url, 0.25, prefix, 100)
+        attach_shared_history(new, RedisLink(redis_server.url, 0.25, prefix), 100)
         new.shared.start()
         await until(lambda: new.shared.active)
         resumed = new.subscribe(None, lambda e: True, last_id=ids[-11])  # r/389

@@ -5,7 +5,7 @@ from salt_ext_rest.shared.layered import LayeredState
 from salt_ext_rest.shared.local import SqliteState
 from salt_ext_rest.shared.memory import MemoryState
 from salt_ext_rest.shared.redis_state import RedisState
-from salt_ext_rest.shared.select import make_shared_state
+from salt_ext_rest.shared.select import make_link, make_shared_state
 
 
 def opts(tmp_path, **block):
@@ -14,7 +14,8 @@ def opts(tmp_path, **block):
 
 def pick(tmp_path, **block):
     options = opts(tmp_path, **block)
-    return make_shared_state(options, load_config(options))
+    config = load_config(options)
+    return make_shared_state(options, config, make_link(config))
 
 
 def test_one_worker_keeps_its_state_in_memory(tmp_path):

@@ -294,7 +294,7 @@ class SharedHistory:
         }
 
 
-def attach_shared_history(bus: EventBus, url: str, timeout: float, prefix: str, size: int):
-    """Give ``bus`` a shared history in Redis (its own :class:`RedisLink`)."""
-    bus.shared = SharedHistory(bus, RedisLink(url, timeout, prefix), size)
+def attach_shared_history(bus: EventBus, link: RedisLink, size: int):
+    """Give ``bus`` a shared history in Redis through ``link`` (the worker's link)."""
+    bus.shared = SharedHistory(bus, link, size)
     return bus.shared

@@ -29,9 +29,19 @@ def host_local_state(opts: dict[str, Any], config: RestConfig) -> SharedState:
     return LayeredState(SqliteState(path), MemoryState())
 
 
-def make_shared_state(opts: dict[str, Any], config: RestConfig) -> SharedState:
-    local = host_local_state(opts, config)
+def make_link(config: RestConfig) -> RedisLink | None:
+    """The worker's one link to Redis (``None`` without ``shared_store``): the shared
+    state and the shared event history use it together, so an outage is one state,
+    logged once per worker."""
     if not config.shared_store:
+        return None
+    return RedisLink(config.shared_store, config.shared_store_timeout, config.shared_store_prefix)
+
+
+def make_shared_state(
+    opts: dict[str, Any], config: RestConfig, link: RedisLink | None = None
+) -> SharedState:
+    local = host_local_state(opts, config)
+    if link is None:
         return local
-    link = RedisLink(config.shared_store, config.shared_store_timeout, config.shared_store_prefix)
     return LayeredState(RedisState(link), local)
