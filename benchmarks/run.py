@@ -1,6 +1,7 @@
 """rest_ext side by side with rest_cherrypy and rest_tornado, on one private Salt master.
 
     python benchmarks/run.py [--quick] [--out DIR] [--swarm N] [--keep] [--only W,W]
+    python benchmarks/run.py --only cluster [--quick]   # a master cluster of 1, 2, 3 masters
 
 Starts (under a temporary directory, 127.0.0.1 only) a salt-master, two real minions, a
 swarm of simulated minions in one process (``swarm.py``), the three salt-api processes
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import procs, report  # noqa: E402
+from benchmarks import cluster, procs, report  # noqa: E402
 from benchmarks.stack import HERE, HOST, Stack, StackError  # noqa: E402
 from benchmarks.workloads import (  # noqa: E402
     fanout,
@@ -152,6 +153,8 @@ WORKLOADS = [
 ]
 #: after all rounds (it starts the big swarm, which would slow every other workload)
 FINAL = [("swarm", jobs.run_swarm)]
+#: only with ``--only cluster``: a master cluster of 1, 2 and 3 masters (benchmarks/cluster.py)
+CLUSTER = "cluster"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -162,7 +165,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument(
         "--only",
-        help="comma-separated workloads: " + ",".join(w[0] for w in [*WORKLOADS, *FINAL]),
+        help="comma-separated workloads: "
+        + ",".join(w[0] for w in [*WORKLOADS, *FINAL])
+        + f",{CLUSTER}",
     )
     parser.add_argument("--rounds", type=int, help="override the number of rounds")
     parser.add_argument(
@@ -265,6 +270,12 @@ def main(argv: list[str] | None = None) -> int:
     params = QUICK if args.quick else FULL
     rounds = args.rounds or params["rounds"]
     only = set(args.only.split(",")) if args.only else None
+    if only and CLUSTER in only:
+        # Its own clusters of 1-3 masters (benchmarks/cluster.py), not the stack below.
+        code = cluster.main([*(["--quick"] if args.quick else []), "--out", str(args.out)])
+        only.discard(CLUSTER)
+        if not only or code:
+            return code
     started = time.monotonic()
     tree = git_state()  # the code under test is what the tree holds now
     nofile = procs.raise_nofile()  # before any daemon starts: they inherit it

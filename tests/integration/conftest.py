@@ -208,3 +208,27 @@ def master_events(salt_master):
     opts = master_opts(salt_master)
     with salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=True) as event:
         yield event
+
+
+@pytest.fixture(scope="module")
+def salt_cluster(rest_ext_cluster_factory, redis_server, sharedsecret):
+    """A three-master cluster (127.0.0.1-3), ``minion-1`` and ``minion-2`` on master 0,
+    ``rest_ext`` on every master sharing ``redis_server`` and serving the browser test's
+    app; one per test module."""
+    app = REPO_ROOT / "tests" / "browser_app"  # served as SaltGUI is (test_browser.py)
+    conf = {"app": str(app / "index.html"), "static": str(app / "static")}
+    with rest_ext_cluster_factory(
+        masters=3,
+        minions=("minion-1", "minion-2"),
+        redis_url=redis_server.url,
+        sharedsecret=sharedsecret,  # the session's logins work on the cluster too
+        netapi_conf={**conf, "static_path": "/static"},
+    ) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def cluster_balancer(salt_cluster, rest_ext_haproxy_factory):
+    """HAProxy round robin over the cluster's three APIs (``cluster_balancer.url``)."""
+    with rest_ext_haproxy_factory(salt_cluster.urls) as balancer:
+        yield balancer

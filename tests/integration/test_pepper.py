@@ -1,4 +1,9 @@
-"""The salt-pepper CLI (PyPI ``salt-pepper``), unchanged, against rest_ext."""
+"""The salt-pepper CLI (PyPI ``salt-pepper``), unchanged, against rest_ext.
+
+Every test runs twice: against the session's salt-api, and through HAProxy (round
+robin) in front of a three-master cluster (``cluster_balancer``), where pepper's login,
+its job and its lookups each land on a different master.
+"""
 
 import json
 import os
@@ -14,10 +19,20 @@ PEPPER = pathlib.Path(sys.executable).with_name("pepper")
 MINIONS = {"minion-1", "minion-2"}
 
 
+@pytest.fixture(params=["salt-api", "balancer"])
+def target(request):
+    """(URL, login body) of the session salt-api, or of the cluster's balancer."""
+    if request.param == "balancer":
+        cluster = request.getfixturevalue("salt_cluster")
+        return request.getfixturevalue("cluster_balancer").url, cluster.credentials
+    return request.getfixturevalue("api_url"), request.getfixturevalue("api_credentials")
+
+
 @pytest.fixture
-def pepper(api_url, api_credentials, tmp_path):
+def pepper(target, tmp_path):
     if not PEPPER.exists():
         pytest.fail(f"salt-pepper is not installed next to {sys.executable}")
+    api_url, api_credentials = target
     env = {
         **os.environ,
         "HOME": str(tmp_path),

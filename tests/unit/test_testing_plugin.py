@@ -24,8 +24,9 @@ def top_level_imports(module):
 
 def test_the_entry_point_modules_import_no_test_dependency():
     assert top_level_imports(plugin) <= {"__future__", "importlib", "pytest"}
-    fast = importlib.import_module("salt_ext_rest.testing.app_fixtures")
-    assert not top_level_imports(fast) & TEST_ONLY
+    for name in ("app_fixtures", "redis", "haproxy"):
+        fast = importlib.import_module(f"salt_ext_rest.testing.{name}")
+        assert not top_level_imports(fast) & TEST_ONLY, name
 
 
 class FakePluginManager:
@@ -49,8 +50,12 @@ def configure(monkeypatch, missing):
 
 
 def test_daemon_fixtures_only_with_salt_factories(monkeypatch):
-    fast = {"salt_ext_rest.testing.app_fixtures", "salt_ext_rest.testing.redis"}
-    daemons = "salt_ext_rest.testing.daemon_fixtures"
+    fast = {
+        "salt_ext_rest.testing.app_fixtures",
+        "salt_ext_rest.testing.redis",
+        "salt_ext_rest.testing.haproxy",
+    }
+    daemons = {"salt_ext_rest.testing.daemon_fixtures", "salt_ext_rest.testing.cluster"}
     assert configure(monkeypatch, {"saltfactories"}) == fast
     assert configure(monkeypatch, {"requests"}) == fast
-    assert configure(monkeypatch, set()) == fast | {daemons}
+    assert configure(monkeypatch, set()) == fast | daemons

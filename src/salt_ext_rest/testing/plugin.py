@@ -24,9 +24,13 @@ def daemons_available() -> bool:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    modules = ["salt_ext_rest.testing.app_fixtures", "salt_ext_rest.testing.redis"]
+    modules = [
+        "salt_ext_rest.testing.app_fixtures",
+        "salt_ext_rest.testing.redis",
+        "salt_ext_rest.testing.haproxy",
+    ]
     if daemons_available():
-        modules.append("salt_ext_rest.testing.daemon_fixtures")
+        modules += ["salt_ext_rest.testing.daemon_fixtures", "salt_ext_rest.testing.cluster"]
     for name in modules:
         if not config.pluginmanager.has_plugin(name):
             config.pluginmanager.register(importlib.import_module(name), name)

@@ -77,8 +77,12 @@ class NetapiSaltApi(SaltApi):
                 f"'{self.netapi_module}:' block with a 'port'"
             )
         # ``check_ports`` is an attrs field of pytestshellutils' Daemon; mypy's attrs
-        # plugin does not see the base class's slots.
-        self.check_ports = [int(block["port"])]  # type: ignore[misc]
+        # plugin does not see the base class's slots. pytestshellutils checks (and, when
+        # the daemon stops, kills whatever listens on) that port on ``localhost`` only:
+        # an API on another address (a cluster master on 127.0.0.2) is checked by the
+        # HTTP readiness check alone.
+        if _listen_host(block) == LOOPBACK:
+            self.check_ports = [int(block["port"])]  # type: ignore[misc]
         # Skip SaltApi.__attrs_post_init__: it hard-codes rest_cherrypy/rest_tornado.
         SaltDaemon.__attrs_post_init__(self)
         self.start_check(self._check_http_ready)
@@ -97,11 +101,8 @@ class NetapiSaltApi(SaltApi):
     def url(self):
         """Base URL of the API, without a trailing slash."""
         block = self.netapi_block
-        host = block.get("host") or block.get("address") or LOOPBACK
-        if host in ("0.0.0.0", "::", ""):
-            host = LOOPBACK
         scheme = "http" if block.get("disable_ssl") else "https"
-        return f"{scheme}://{host}:{self.port}"
+        return f"{scheme}://{_listen_host(block)}:{self.port}"
 
     def log_file(self):
         """
@@ -120,6 +121,12 @@ class NetapiSaltApi(SaltApi):
             return True
         time.sleep(0.05)  # salt-api answers about a second after it starts: poll finely
         return False
+
+
+def _listen_host(block):
+    """The address a client reaches the API at (wildcards become the loopback address)."""
+    host = block.get("host") or block.get("address") or LOOPBACK
+    return LOOPBACK if host in ("0.0.0.0", "::", "", "localhost") else host
 
 
 def http_answers(url, timeout=2.0):
@@ -231,6 +238,18 @@ def api_started(daemon, start_timeout=None):
     On a failed start the salt-api log tail is written to stderr and appended to the
     re-raised :class:`FactoryNotStarted`.
     """
+    start_reporting(daemon, start_timeout)
+    try:
+        yield daemon
+    finally:
+        daemon.terminate()
+
+
+def start_reporting(daemon, start_timeout=None):
+    """
+    Start ``daemon``; on a failed start write the salt-api log tail to stderr and
+    append it to the re-raised :class:`FactoryNotStarted`.
+    """
     started_at = time.monotonic()
     try:
         daemon.start(start_timeout=start_timeout)
@@ -240,10 +259,6 @@ def api_started(daemon, start_timeout=None):
         sys.stderr.write(report)
         raise FactoryNotStarted(f"{exc}\n{report}") from exc
     log.info("%s ready at %s in %.1fs", daemon, daemon.url, time.monotonic() - started_at)
-    try:
-        yield daemon
-    finally:
-        daemon.terminate()
 
 
 @contextlib.contextmanager

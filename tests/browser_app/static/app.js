@@ -13,7 +13,9 @@
   const EVENTS_SHOWN = 15;
   const RET_WAIT_MS = 60000;
   const STATS_POLLS = 3;
-  const STATS_INTERVAL_MS = 300;
+  // > 1 s: every worker publishes its counters for the deployment's totals each second,
+  // so behind a load balancer each poll's totals include the previous poll.
+  const STATS_INTERVAL_MS = 1200;
 
   const state = {
     opened: false, // the EventSource has been open once
@@ -227,6 +229,16 @@
   }
 
   // -- /stats --------------------------------------------------------------------
+  // Behind a load balancer each poll may reach another API: the deployment's totals
+  // (summed over every worker of every master) are what grows; one API alone has them too.
+  function counters(stats) {
+    const totals = (stats.deployment || {}).totals;
+    if (totals && (totals.requests || totals.served !== undefined)) {
+      return totals.requests || totals;
+    }
+    return stats.requests || {};
+  }
+
   async function pollStats() {
     $('#stats-btn').disabled = true;
     const served = [];
@@ -238,7 +250,7 @@
         return;
       }
       last = answer.data;
-      const requests = last.requests || {};
+      const requests = counters(last);
       served.push(requests.served);
       log(`GET /stats #${poll}: HTTP 200 uptime=${last.uptime}s served=${requests.served} ` +
         `streams=${requests.streams}`);
@@ -248,7 +260,7 @@
     }
     $('#stats-btn').disabled = false;
     const growing = served.every((n, i) => i === 0 || n > served[i - 1]);
-    const streams = (last.requests || {}).streams;
+    const streams = counters(last).streams;
     step('stats', growing,
       `${STATS_POLLS} polls, HTTP 200; requests served ${served.join(' → ')}; open streams ${streams}`);
   }
