@@ -12,9 +12,7 @@ PATH and fails it when ``CI`` is set (``bash scripts/test`` installs the package
 from __future__ import annotations
 
 import contextlib
-import os
 import pathlib
-import shutil
 import socket
 import subprocess
 import time
@@ -22,6 +20,8 @@ from collections.abc import Callable, Iterator, Sequence
 from urllib.parse import urlsplit
 
 import pytest
+
+from salt_ext_rest.testing.programs import ManagedProcess, require_program
 
 START_TIMEOUT = 10.0
 
@@ -69,7 +69,7 @@ def render_config(port: int, backends: Sequence[str], admin_socket: pathlib.Path
     return CONFIG.format(port=port, servers=servers, socket=admin_socket)
 
 
-class Haproxy:
+class Haproxy(ManagedProcess):
     """One ``haproxy`` process balancing over ``backends``; ``url`` is its base URL."""
 
     def __init__(self, directory: pathlib.Path, backends: Sequence[str]) -> None:
@@ -135,30 +135,9 @@ class Haproxy:
             if row.get("pxname") == "rest_ext_apis" and row["svname"] not in ("BACKEND", "FRONTEND")
         }
 
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-    def __enter__(self) -> Haproxy:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
 
 def require_haproxy() -> None:
-    if shutil.which("haproxy") is None:
-        message = "haproxy is not installed (bash scripts/test installs Debian's package)"
-        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_program("haproxy")
 
 
 @pytest.fixture(scope="session")

@@ -10,15 +10,15 @@ PATH the fixture skips the test, and fails it when ``CI`` is set
 
 from __future__ import annotations
 
-import os
 import pathlib
-import shutil
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 
 import pytest
+
+from salt_ext_rest.testing.programs import ManagedProcess, require_program
 
 START_TIMEOUT = 10.0
 
@@ -29,7 +29,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class RedisServer:
+class RedisServer(ManagedProcess):
     """One ``redis-server`` process; ``url`` stays the same across stop/start."""
 
     def __init__(self, directory: pathlib.Path, port: int | None = None) -> None:
@@ -68,30 +68,9 @@ class RedisServer:
         except OSError:
             return False
 
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-    def __enter__(self) -> RedisServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
 
 def require_redis_server() -> None:
-    if shutil.which("redis-server") is None:
-        message = "redis-server is not installed (bash scripts/test installs Debian's package)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_program("redis-server")
 
 
 @pytest.fixture(scope="session")
