@@ -210,11 +210,13 @@ def master_events(salt_master):
         yield event
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def salt_cluster(rest_ext_cluster_factory, redis_server, sharedsecret):
     """A three-master cluster (127.0.0.1-3), ``minion-1`` and ``minion-2`` on master 0,
     ``rest_ext`` on every master sharing ``redis_server`` and serving the browser test's
-    app; one per test module."""
+    app; one for the session (test_browser, test_cluster and test_pepper share it: each
+    cluster start costs about a minute, and every test that stops a part of it starts
+    it again)."""
     app = REPO_ROOT / "tests" / "browser_app"  # served as SaltGUI is (test_browser.py)
     conf = {"app": str(app / "index.html"), "static": str(app / "static")}
     with rest_ext_cluster_factory(
@@ -227,7 +229,7 @@ def salt_cluster(rest_ext_cluster_factory, redis_server, sharedsecret):
         yield cluster
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster_balancer(salt_cluster, rest_ext_haproxy_factory):
     """HAProxy round robin over the cluster's three APIs (``cluster_balancer.url``)."""
     with rest_ext_haproxy_factory(salt_cluster.urls) as balancer:
