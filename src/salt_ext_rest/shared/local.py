@@ -45,7 +45,7 @@ class SqliteState:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.health = Health(path)
+        self.health = Health(f"shared state {path}", "this process's state")
         self._db: sqlite3.Connection | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._calls = 0

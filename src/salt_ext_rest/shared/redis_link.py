@@ -11,22 +11,16 @@ Callers fall back to host-local state while the store is unavailable.
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-log = logging.getLogger(__name__)
+# StoreUnavailable and RETRY_AFTER are imported from here by the store's users.
+from salt_ext_rest.shared.health import RETRY_AFTER, Health, StoreUnavailable
+
+__all__ = ["RETRY_AFTER", "RedisLink", "StoreUnavailable", "safe_url"]
 
 T = TypeVar("T")
-
-#: seconds operations fail at once after a failure, before Redis is tried again
-RETRY_AFTER = 1.0
-
-
-class StoreUnavailable(Exception):
-    """The shared store did not answer in time (or refused); use host-local state."""
 
 
 def safe_url(url: str) -> str:
@@ -44,12 +38,14 @@ class RedisLink:
 
     def __init__(self, url: str, timeout: float, prefix: str) -> None:
         self.url, self.timeout, self.prefix = url, timeout, prefix
-        self.available = True
-        self.degraded_since: float | None = None
-        self.last_error = ""
-        self.failures = 0
-        self._retry_at = 0.0
+        self.health = Health(
+            f"shared store {safe_url(url)}", "host-local state until it answers again"
+        )
         self._client: Any = None
+
+    @property
+    def available(self) -> bool:
+        return self.health.available
 
     def key(self, *parts: str) -> str:
         """A key in this deployment's namespace: ``prefix`` + ``:``-joined parts."""
@@ -80,49 +76,21 @@ class RedisLink:
         self, operation: Callable[[Any], Awaitable[T]], timeout: float | None = None
     ) -> T:
         """``await operation(client)`` within ``timeout`` (default: the store's timeout)."""
-        if not self.available and time.monotonic() < self._retry_at:
-            raise StoreUnavailable(self.last_error)
+        self.health.check()
         try:
             result = await asyncio.wait_for(operation(self.client), timeout or self.timeout)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # redis errors, OSError, TimeoutError: all mean "not now"
-            self._failed(exc)
-            raise StoreUnavailable(self.last_error) from None
-        self._succeeded()
+            raise self.health.failed(exc) from None
+        self.health.succeeded()
         return result
-
-    def _failed(self, exc: BaseException) -> None:
-        self.failures += 1
-        self.last_error = f"{type(exc).__name__}: {exc}"[:200] or type(exc).__name__
-        self._retry_at = time.monotonic() + RETRY_AFTER
-        if self.available:
-            self.available = False
-            self.degraded_since = time.time()
-            log.warning(
-                "rest_ext: shared store %s unavailable (%s); using host-local state until it "
-                "answers again",
-                safe_url(self.url),
-                self.last_error,
-            )
-
-    def _succeeded(self) -> None:
-        if not self.available:
-            down = time.time() - (self.degraded_since or time.time())
-            log.warning(
-                "rest_ext: shared store %s is back after %.1f s", safe_url(self.url), down
-            )
-            self.available = True
-            self.degraded_since = None
 
     def status(self) -> dict[str, Any]:
         return {
             "kind": "redis",
             "url": safe_url(self.url),
-            "available": self.available,
-            "degraded_since": self.degraded_since,
-            "failures": self.failures,
-            "last_error": self.last_error or None,
+            **self.health.status(),
         }
 
     async def close(self) -> None:
