@@ -4,8 +4,10 @@ The module has its own master (it is stopped here), never the session's.
 """
 
 import pathlib
+import signal
 import time
 
+import psutil
 import pytest
 
 from salt_ext_rest.testing.api import ApiClient
@@ -75,3 +77,25 @@ def test_ready_not_ready_and_ready_again_without_restarting_salt_api(stack):
     checks = admin.get("/readyz").json()["checks"]
     assert all(check["ok"] for check in checks.values()), checks
     assert stack.api.pid == api_pid  # the same salt-api throughout
+
+
+def test_a_hung_master_is_not_ready_although_its_port_takes_connections(stack):
+    """SIGSTOP freezes every master process: the kernel still accepts connections on
+    ret_port, but no master worker answers the request channel's ping."""
+    admin = ApiClient(stack.url)
+    admin.login(stack.credentials)
+    wait_for_status(admin, "/readyz", 200, READY_AGAIN_WITHIN)
+    master = psutil.Process(stack.master.pid)
+    frozen = [master, *master.children(recursive=True)]
+    for process in frozen:
+        process.send_signal(signal.SIGSTOP)
+    try:
+        response = wait_for_status(admin, "/readyz", 503, TURNS_503_WITHIN + 2)
+        body = response.json()
+        assert body["failing"] == ["master"], body  # bus and token store are fine
+        assert "within" in body["checks"]["master"]["detail"], body
+        assert admin.get("/healthz", timeout=5).status_code == 200
+    finally:
+        for process in frozen:
+            process.send_signal(signal.SIGCONT)
+    wait_for_status(admin, "/readyz", 200, READY_AGAIN_WITHIN)
