@@ -9,7 +9,9 @@ anonymous and with a token. For each: requests per second, p50/p99 wall latency,
 salt-api's CPU ms per request (psutil, its process tree) and the master's CPU share
 while the storm lasts, beside the master's share while idle for as long. The readiness
 checks run at most once a second per worker whatever the probe rate, so a storm should
-cost the master about what idling costs. Medians over rounds are printed.
+cost the master about what idling costs. Medians over rounds are printed. Last, probes
+1.1 s apart (each a fresh round of checks): the salt-api's CPU per round and its open
+file descriptors before and after (a leaked channel or socket would show).
 """
 
 from __future__ import annotations
@@ -92,6 +94,32 @@ async def measure(stack: Stack, api: Api, token: str, count: int, seconds: float
     return rows
 
 
+async def spaced_rounds(stack: Stack, api: Api, count: int) -> dict:
+    """``count`` probes 1.1 s apart: each runs a fresh round of checks. The salt-api's
+    CPU per round (the checks and one request) and its open fds before and after (a
+    leak of channels or sockets would grow them)."""
+    pid = stack.pid(MODULE)
+    client = api.client()
+    await client.request("GET", "/readyz")
+    fds = procs.open_fds(pid)
+    busy = 0.0
+    try:
+        for _ in range(count):
+            await asyncio.sleep(1.1)
+            before = procs.cpu_seconds(pid)
+            response = await client.request("GET", "/readyz")
+            await asyncio.sleep(0.2)  # a round's tail (channel close) is counted too
+            busy += procs.cpu_seconds(pid) - before
+            assert response.status == 200, response.body
+    finally:
+        client.close()
+    return {
+        "api_cpu_ms_per_round": busy * 1000 / count,
+        "open_fds_before": fds,
+        "open_fds_after": procs.open_fds(pid),
+    }
+
+
 def print_medians(rounds: list[dict]) -> None:
     print(f"\nmedians over {len(rounds)} round(s); CPU by psutil (process trees)")
     for case in rounds[0]:
@@ -111,6 +139,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=5000)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--spaced", type=int, default=20, help="readiness rounds, 1.1 s apart")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     stack = Stack(keep=args.keep)
@@ -124,6 +153,8 @@ def main() -> None:
             rounds.append(asyncio.run(measure(stack, api, token, args.count, args.seconds)))
             print(f"round {index + 1}: {time.monotonic() - started:.1f}s", flush=True)
         print_medians(rounds)
+        spaced = asyncio.run(spaced_rounds(stack, api, args.spaced))
+        print(f"\n{args.spaced} readiness rounds 1.1 s apart:", spaced)
     finally:
         stack.close()
 

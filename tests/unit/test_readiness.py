@@ -190,3 +190,21 @@ def test_token_store_probe_fails_on_a_store_that_misbehaves(cache, message):
     with pytest.raises(ProbeFailed, match=message):
         probe_token_store(FakeLoadAuth(cache))
     assert cache.flushed  # removal is always attempted
+
+
+PROBE_KEYS = ("health_path", "ready_path", "probe_timeout", "log_probes")
+
+
+def test_probe_keys_are_in_the_config_the_schema_and_the_docs():
+    import dataclasses
+    import pathlib
+
+    from salt_ext_rest.config import RestConfig
+    from salt_ext_rest.schemas import load_schema
+
+    fields = {f.name for f in dataclasses.fields(RestConfig)}
+    schema = set(load_schema("config.json")["properties"])
+    docs = (pathlib.Path(__file__).parents[2] / "docs" / "configuration.rst").read_text()
+    for key in PROBE_KEYS:
+        assert key in fields and key in schema, key
+        assert f"   * - ``{key}``" in docs, key

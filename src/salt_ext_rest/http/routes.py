@@ -23,7 +23,7 @@ Route = tuple[str, type, dict[str, Any]]
 
 def routes(context: ApiContext) -> list[Route]:
     """Lowstate and login, event streams, rest_cherrypy's resources, webhook, stats,
-    the static app, then what plugins add."""
+    the probes, the static app, then what plugins add."""
     table = [*core_routes(context), *event_routes(context), *resource_routes(context)]
     table += probe_routes(context)  # /healthz, /readyz
     table += static.static_routes(context.config)
