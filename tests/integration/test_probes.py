@@ -11,6 +11,7 @@ import psutil
 import pytest
 
 from salt_ext_rest.testing.api import ApiClient
+from salt_ext_rest.testing.redis import RedisServer, require_redis_server
 
 pytestmark = [pytest.mark.integration]
 
@@ -99,3 +100,34 @@ def test_a_hung_master_is_not_ready_although_its_port_takes_connections(stack):
         for process in frozen:
             process.send_signal(signal.SIGCONT)
     wait_for_status(admin, "/readyz", 200, READY_AGAIN_WITHIN)
+
+
+@pytest.fixture(scope="module")
+def redis(tmp_path_factory):
+    """A redis-server of this module's own: it is stopped here."""
+    require_redis_server()
+    with RedisServer(tmp_path_factory.mktemp("probes-redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def redis_stack(salt_stack_factory, redis):
+    with salt_stack_factory({"rest_ext": {"shared_store": redis.url}}, minion_count=0) as running:
+        yield running
+
+
+def test_a_redis_outage_fails_the_shared_store_check_only(redis_stack, redis):
+    admin = ApiClient(redis_stack.url)
+    admin.login(redis_stack.credentials)
+    checks = wait_for_status(admin, "/readyz", 200, 30).json()["checks"]
+    assert set(checks) == {"master", "bus", "token_store", "shared_store"}
+    redis.stop()
+    try:
+        # the worker's heartbeat (every second) notices, the report is at most 1 s old
+        body = wait_for_status(admin, "/readyz", 503, TURNS_503_WITHIN).json()
+        assert body["failing"] == ["shared_store"], body
+        assert body["checks"]["shared_store"]["detail"].startswith("unavailable")
+        assert admin.get("/healthz").status_code == 200
+    finally:
+        redis.start()
+    wait_for_status(admin, "/readyz", 200, 30)
