@@ -208,8 +208,10 @@ def _check_paths(conf: RestConfig) -> None:
 
 def _check_probe_paths(conf: RestConfig) -> None:
     health, ready = conf.health_path.strip("/"), conf.ready_path.strip("/")
+    files = (conf.static_path, conf.app_path)
+    taken = OWN_PATHS | {path.strip("/").split("/")[0] for path in files}
     for key, path in (("health_path", health), ("ready_path", ready)):
-        if not path or path.split("/")[0] in OWN_PATHS:
+        if not path or path.split("/")[0] in taken:
             raise ConfigError(f"'{key}': {getattr(conf, key)!r} overlaps rest_ext's own URLs")
     if health == ready:
         raise ConfigError("'ready_path': must differ from 'health_path'")

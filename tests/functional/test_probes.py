@@ -154,6 +154,7 @@ class SharedStoreCheckTest(ProbeTest):
         ({"ready_path": "/healthz/"}, "must differ"),
         ({"health_path": "healthz"}, "health_path"),
         ({"webhook_url": "/readyz"}, "'webhook_url'"),
+        ({"health_path": "/static"}, "'health_path'"),
         ({"probe_timeout": 0}, "probe_timeout"),
     ],
 )

@@ -1,6 +1,7 @@
 """Readiness aggregation: checks side by side, each bounded, one round per second."""
 
 import asyncio
+import logging
 import time
 
 import pytest
@@ -113,7 +114,7 @@ def test_reports_are_reused_for_max_age_and_concurrent_callers_share_one_round()
     assert len(check.calls) == 2
 
 
-def test_recovery_turns_ready_again():
+def test_recovery_turns_ready_again_and_each_change_is_logged_once(caplog):
     clock = Clock()
     state = {"up": False}
 
@@ -126,13 +127,21 @@ def test_recovery_turns_ready_again():
 
     async def scenario():
         down = await readiness.report()
+        clock.now += 2
+        await readiness.report()  # still down: not logged again
         state["up"] = True
         clock.now += 2
-        return down, await readiness.report()
+        up = await readiness.report()
+        clock.now += 2
+        await readiness.report()
+        return down, up
 
-    down, up = asyncio.run(scenario())
+    with caplog.at_level(logging.WARNING, "salt_ext_rest.operations.readiness"):
+        down, up = asyncio.run(scenario())
     assert (down.ready, down.failing) == (False, ["master"])
     assert (up.ready, up.failing) == (True, [])
+    # logged once per change, not once per probe
+    assert caplog.messages == ["rest_ext: not ready (master: down)", "rest_ext: ready again"]
 
 
 class FakeCache:

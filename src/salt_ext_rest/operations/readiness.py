@@ -89,7 +89,9 @@ class Readiness:
         names = list(self.checks)
         outcomes = await asyncio.gather(*(self._run_one(name) for name in names))
         report = Report(dict(zip(names, outcomes, strict=True)))
-        self._report, self._taken = report, self.clock()
+        previous, self._report, self._taken = self._report, report, self.clock()
+        if report.ready != (previous.ready if previous else True):
+            _log_change(report)
         return report
 
     async def _run_one(self, name: str) -> Outcome:
@@ -118,6 +120,15 @@ class Readiness:
 
     def _outcome(self, ok: bool, started: float, detail: str) -> Outcome:
         return Outcome(ok, round((self.clock() - started) * 1000.0, 2), detail)
+
+
+def _log_change(report: Report) -> None:
+    """Once per change (not per probe): not ready, and why; ready again."""
+    if report.ready:
+        log.warning("rest_ext: ready again")
+        return
+    reasons = "; ".join(f"{n}: {report.outcomes[n].detail}" for n in report.failing)
+    log.warning("rest_ext: not ready (%s)", reasons)
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
