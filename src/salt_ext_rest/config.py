@@ -83,6 +83,11 @@ class RestConfig:
     shared_store_timeout: float = 0.25
     shared_store_prefix: str = "rest_ext:"
     event_history_size: int = 10000
+    # liveness and readiness probes (docs/probes.rst), mounted below root_prefix
+    health_path: str = "/healthz"
+    ready_path: str = "/readyz"
+    probe_timeout: float = 2.0
+    log_probes: bool = False
     plugins: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -188,13 +193,28 @@ def _check_proxies(conf: RestConfig) -> None:
 
 
 def _check_paths(conf: RestConfig) -> None:
+    _check_probe_paths(conf)
     first = conf.webhook_url.strip("/").split("/")[0]
-    taken = {path.strip("/").split("/")[0] for path in (conf.static_path, conf.app_path)}
+    taken = {
+        path.strip("/").split("/")[0]
+        for path in (conf.static_path, conf.app_path, conf.health_path, conf.ready_path)
+    }
     if not first or first in OWN_PATHS or first in taken:
         raise ConfigError(
             f"'webhook_url': {conf.webhook_url!r} overlaps rest_ext's own URLs; "
             "give the webhook a prefix of its own, such as /hook"
         )
+
+
+def _check_probe_paths(conf: RestConfig) -> None:
+    health, ready = conf.health_path.strip("/"), conf.ready_path.strip("/")
+    files = (conf.static_path, conf.app_path)
+    taken = OWN_PATHS | {path.strip("/").split("/")[0] for path in files}
+    for key, path in (("health_path", health), ("ready_path", ready)):
+        if not path or path.split("/")[0] in taken:
+            raise ConfigError(f"'{key}': {getattr(conf, key)!r} overlaps rest_ext's own URLs")
+    if health == ready:
+        raise ConfigError("'ready_path': must differ from 'health_path'")
 
 
 def load_config(opts: dict[str, Any]) -> RestConfig:

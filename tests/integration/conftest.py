@@ -231,6 +231,8 @@ def salt_cluster(rest_ext_cluster_factory, redis_server, sharedsecret):
 
 @pytest.fixture(scope="session")
 def cluster_balancer(salt_cluster, rest_ext_haproxy_factory):
-    """HAProxy round robin over the cluster's three APIs (``cluster_balancer.url``)."""
-    with rest_ext_haproxy_factory(salt_cluster.urls) as balancer:
+    """HAProxy round robin over the cluster's three APIs (``cluster_balancer.url``),
+    health-checking rest_ext's readiness probe (``GET /`` for Salt's modules)."""
+    check = "/readyz" if salt_cluster.spec.netapi_module == "rest_ext" else "/"
+    with rest_ext_haproxy_factory(salt_cluster.urls, check_path=check) as balancer:
         yield balancer

@@ -162,6 +162,9 @@ def test_balancer_spreads_requests_and_routes_around_a_stopped_api(
     salt_cluster, cluster_balancer, token
 ):
     through = ApiClient(cluster_balancer.url, token)
+    # readiness-checked: after an earlier test's Redis outage, every API is back within
+    # a check or two
+    cluster_balancer.wait_until(cluster_balancer.all_up)
     before = served_per_backend(cluster_balancer)
     for _ in range(6):
         assert through.get("/stats").status_code == 200

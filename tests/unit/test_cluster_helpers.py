@@ -67,6 +67,8 @@ def test_haproxy_config_balances_round_robin_with_health_checks():
     assert "option httpchk GET /" in text and "timeout tunnel 1h" in text
     assert "server api0 127.0.0.1:1 check" in text and "server api1 127.0.0.2:2 check" in text
     assert "stats socket /x/admin.sock" in text
+    ready = haproxy.render_config(1, ["http://127.0.0.1:1"], pathlib.Path("/s"), "/readyz")
+    assert "option httpchk GET /readyz" in ready
 
 
 def fake_daemon(root, **config):

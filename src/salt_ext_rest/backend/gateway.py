@@ -24,7 +24,7 @@ import salt.utils.verify
 
 from salt_ext_rest.auth.failure_delay import FailureDelay
 from salt_ext_rest.auth.identity import Credentials, Identity
-from salt_ext_rest.backend import acl, keygen, minion_cache
+from salt_ext_rest.backend import acl, keygen, minion_cache, probes
 from salt_ext_rest.backend.firer import EventFirer
 from salt_ext_rest.backend.loader_misses import KnownMisses
 from salt_ext_rest.backend.threadlocal import forget, per_thread
@@ -246,6 +246,14 @@ class SaltGateway:
     async def gen_accept(self, mid: str, keysize: int, force: bool) -> dict[str, str]:
         """A new key pair for ``mid``, its public key accepted (``{}``: already accepted)."""
         return await self.call(keygen.gen_accept, self.opts, mid, keysize, force)
+
+    async def ping_master(self, timeout: float) -> None:
+        """A ``ping`` echoed through the request channel (readiness); raises if not."""
+        await probes.ping_master(self.opts, timeout)
+
+    async def probe_token_store(self) -> None:
+        """Write, read, remove an unusable entry in the token store (readiness)."""
+        await self.call(lambda: probes.probe_token_store(self.loadauth()))
 
     def valid_minion_id(self, mid: str) -> bool:
         return bool(salt.utils.verify.valid_id(self.opts, mid))

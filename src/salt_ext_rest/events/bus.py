@@ -118,6 +118,11 @@ class EventBus:
         if self._client is not None:
             self._client.close()
 
+    @property
+    def running(self) -> bool:
+        """The subscription's reader is started and has not ended (readiness)."""
+        return self._task is not None and not self._task.done()
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         self._client = master_subscriber(self.opts, loop)

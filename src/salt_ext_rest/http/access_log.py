@@ -19,6 +19,8 @@ def redact(uri: str) -> str:
 
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
+    if getattr(handler, "quiet", False):  # probes, unless log_probes
+        return
     status = handler.get_status()
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
     request = handler.request

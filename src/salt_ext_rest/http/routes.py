@@ -16,14 +16,16 @@ from salt_ext_rest.http.stats import StatsHandler
 from salt_ext_rest.http.stream_protocol import StreamSocket
 from salt_ext_rest.http.webhook import WebhookHandler
 from salt_ext_rest.http.websockets import CherrypyWsSocket, EventSocket
+from salt_ext_rest.operations.probes import probe_routes
 
 Route = tuple[str, type, dict[str, Any]]
 
 
 def routes(context: ApiContext) -> list[Route]:
     """Lowstate and login, event streams, rest_cherrypy's resources, webhook, stats,
-    the static app, then what plugins add."""
+    the probes, the static app, then what plugins add."""
     table = [*core_routes(context), *event_routes(context), *resource_routes(context)]
+    table += probe_routes(context)  # /healthz, /readyz
     table += static.static_routes(context.config)
     for extra in context.pm.hook.rest_routes(context=context):
         table.extend(extra)

@@ -72,6 +72,15 @@ class StandInGateway(SaltGateway):
     async def master_reachable(self) -> bool:
         return True
 
+    async def ping_master(self, timeout: float) -> None:
+        return None  # the stand-in master always answers
+
+    async def probe_token_store(self) -> None:
+        key = "probe-" + secrets.token_hex(8)  # not a token's form: never usable
+        self.tokens[key] = {"token": key, "expire": 0}
+        if self.tokens.pop(key, {}).get("token") != key:
+            raise RuntimeError("the token store did not return what was written")
+
     async def call(self, func: Any, *args: Any, **kwargs: Any) -> Any:
         if getattr(func, "__func__", None) is Dispatcher.run:
             self.chunks.append(args[0])

@@ -1,8 +1,9 @@
 """HAProxy (Debian's package) as the HTTP load balancer in front of several salt-apis.
 
 :class:`Haproxy` runs ``haproxy`` in the foreground on a free loopback port with one
-backend per API URL, round robin per request, a health check ``GET /`` every half
-second (a stopped API is out within a second and back as soon as it answers), and
+backend per API URL, round robin per request, a health check (``GET /`` by default;
+``check_path="/readyz"`` for rest_ext's readiness probe) every half second (a stopped
+or unready API is out within a second and back as soon as it passes), and
 timeouts long enough for event streams (``timeout server`` for SSE, ``timeout tunnel``
 for WebSockets). ``server_states()`` reads the backends' state from the admin socket.
 The :func:`rest_ext_haproxy_factory` fixture skips the test without ``haproxy`` on the
@@ -38,7 +39,7 @@ defaults
     timeout tunnel 1h
     timeout http-request 30s
     timeout http-keep-alive 5s
-    timeout check 1s
+    timeout check 3s
     retries 2
     option redispatch
 
@@ -48,7 +49,7 @@ frontend rest_ext
 
 backend rest_ext_apis
     balance roundrobin
-    option httpchk GET /
+    option httpchk GET {check_path}
     http-check expect status 200
 {servers}
 """
@@ -61,20 +62,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def render_config(port: int, backends: Sequence[str], admin_socket: pathlib.Path) -> str:
+def render_config(
+    port: int, backends: Sequence[str], admin_socket: pathlib.Path, check_path: str = "/"
+) -> str:
     """The haproxy.cfg text for ``backends`` (base URLs ``http://host:port``)."""
     servers = "\n".join(
         SERVER.format(index=i, address=urlsplit(url).netloc) for i, url in enumerate(backends)
     )
-    return CONFIG.format(port=port, servers=servers, socket=admin_socket)
+    return CONFIG.format(port=port, servers=servers, socket=admin_socket, check_path=check_path)
 
 
 class Haproxy(ManagedProcess):
     """One ``haproxy`` process balancing over ``backends``; ``url`` is its base URL."""
 
-    def __init__(self, directory: pathlib.Path, backends: Sequence[str]) -> None:
+    def __init__(
+        self, directory: pathlib.Path, backends: Sequence[str], check_path: str = "/"
+    ) -> None:
         self.directory = directory
         self.backends = list(backends)
+        self.check_path = check_path
         self.port = free_port()
         self.admin_socket = directory / "admin.sock"
         self.process: subprocess.Popen[bytes] | None = None
@@ -86,7 +92,9 @@ class Haproxy(ManagedProcess):
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         config = self.directory / "haproxy.cfg"
-        config.write_text(render_config(self.port, self.backends, self.admin_socket))
+        config.write_text(
+            render_config(self.port, self.backends, self.admin_socket, self.check_path)
+        )
         log = open(self.directory / "haproxy.log", "ab")  # noqa: SIM115 (the child keeps it)
         self.process = subprocess.Popen(
             ["haproxy", "-db", "-f", str(config)], stdout=log, stderr=subprocess.STDOUT
@@ -143,14 +151,15 @@ def require_haproxy() -> None:
 @pytest.fixture(scope="session")
 def rest_ext_haproxy_factory(
     tmp_path_factory: pytest.TempPathFactory,
-) -> Callable[[Sequence[str]], contextlib.AbstractContextManager[Haproxy]]:
+) -> Callable[..., contextlib.AbstractContextManager[Haproxy]]:
     """``with rest_ext_haproxy_factory(cluster.urls) as balancer:``: HAProxy round robin
-    over those APIs; ``balancer.url`` is where clients go."""
+    over those APIs; ``balancer.url`` is where clients go. ``check_path="/readyz"``
+    health-checks rest_ext's readiness probe instead of ``GET /``."""
     require_haproxy()
 
     @contextlib.contextmanager
-    def factory(backends: Sequence[str]) -> Iterator[Haproxy]:
-        with Haproxy(tmp_path_factory.mktemp("haproxy"), backends) as balancer:
+    def factory(backends: Sequence[str], check_path: str = "/") -> Iterator[Haproxy]:
+        with Haproxy(tmp_path_factory.mktemp("haproxy"), backends, check_path) as balancer:
             yield balancer
 
     return factory

@@ -1,0 +1,1 @@
+"""Operating the API: health and readiness probes."""
