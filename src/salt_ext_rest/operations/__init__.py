@@ -1,0 +1,1 @@
+"""Operational concerns: the audit log."""
