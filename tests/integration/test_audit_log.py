@@ -191,3 +191,28 @@ def test_websocket_upgrade_carries_the_request_id(audit_api, api_credentials):
     status, *headers = head.split(b"\r\n\r\n")[0].decode().split("\r\n")
     assert status.startswith("HTTP/1.1 101")
     assert "x-request-id: t4-ws" in [h.lower() for h in headers]
+
+
+def test_key_generation_lines(audit_api, logs, api_credentials, limited_credentials):
+    path = logs / "audit.log"
+    before = len(path.read_text().splitlines()) if path.exists() else 0
+    mid = f"audit-{int(time.time() * 1000)}"
+    client = tagged(ApiClient(audit_api.url), "t5-keygen")
+    response = client.post("/keys", data={"mid": mid, **api_credentials})
+    assert response.status_code == 200, response.text
+    tagged(client, "t5-denied")
+    assert client.post("/keys", data={"mid": mid, **limited_credentials}).status_code == 403
+    tagged(client, "t5-conflict")
+    assert client.post("/keys", data={"mid": mid, **api_credentials}).status_code == 409
+    admin = ApiClient(audit_api.url)
+    admin.login(api_credentials)
+    admin.run({"client": "wheel", "fun": "key.delete", "match": mid})
+    lines = [x for x in read_lines(path, before + 4)[before:] if x["event"] == "keygen"]
+    assert [(x["outcome"], x["request_id"], x["mid"], x["user"]) for x in lines] == [
+        ("ok", "t5-keygen", mid, "saltdev"),
+        ("denied", "t5-denied", mid, "limited"),
+        ("error", "t5-conflict", mid, "saltdev"),
+    ]
+    assert (lines[0]["keysize"], lines[0]["force"]) == (2048, False)
+    assert "already has an accepted key" in lines[2]["reason"]
+    assert "PRIVATE KEY" not in path.read_text()
