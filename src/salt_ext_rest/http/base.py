@@ -46,6 +46,7 @@ class ApiHandler(tornado.web.RequestHandler):
     """Base for every rest_ext handler. Subclasses implement ``get``/``post`` coroutines."""
 
     context: ApiContext
+    request_id: str  # X-Request-ID (:mod:`.request_id`), set by ``set_default_headers``
 
     def initialize(self, context: ApiContext) -> None:
         self.context = context
@@ -55,8 +56,6 @@ class ApiHandler(tornado.web.RequestHandler):
         self._set_cors_headers()
 
     # -- CORS (cors_origin), X-Request-ID and OPTIONS ----------------------------------
-    request_id: str
-
     def set_default_headers(self) -> None:
         request_id.stamp(self)
         if hasattr(self, "context"):  # runs again when an error response clears headers

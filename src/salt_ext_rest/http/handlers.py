@@ -138,7 +138,6 @@ class TokenHandler(ApiHandler):
             self.context.audit.login(identity, event="token")
         self.send([_token_record(identity) for identity in identities])
 
-
     async def _mint(self, item: Any) -> Identity:
         try:
             credentials = self.with_address(credentials_from(item))
