@@ -19,7 +19,7 @@ from salt_ext_rest.errors import Forbidden, RestError, ServiceUnavailable, Unaut
 from salt_ext_rest.events.redact import Redactor
 from salt_ext_rest.http import request_id
 from salt_ext_rest.operations import audit
-from salt_ext_rest.operations.audit_sink import AuditSink, open_sink, syslog_address
+from salt_ext_rest.operations.audit_sink import AuditSink, FileWriter, open_sink, syslog_address
 
 TOKEN = "ab" * 32
 PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----"
@@ -302,3 +302,37 @@ def test_syslog_settings_are_read():
     assert conf.audit_syslog == "local3"
     assert syslog_address("/dev/log") == "/dev/log"
     assert syslog_address("logs.example.com:5514") == ("logs.example.com", 5514)
+
+
+def test_file_is_private_and_recreated_when_removed(tmp_path):
+    path = tmp_path / "audit.log"
+    writer = FileWriter(str(path))
+    try:
+        writer(["a"])
+        assert (path.stat().st_mode & 0o777) == 0o600
+        path.unlink()
+        writer(["b", "c"])
+        assert path.read_text() == "b\nc\n"
+    finally:
+        writer.close()
+
+
+def test_a_failing_writer_is_reported_once_and_the_others_go_on(tmp_path, caplog):
+    class Broken:
+        def __call__(self, lines):
+            raise OSError("disk full")
+
+        def close(self):
+            pass
+
+    good = FileWriter(str(tmp_path / "audit.log"))
+    sink = AuditSink([Broken(), good])
+    sink.start()
+    sink.write("one")
+    sink.write("two")
+    assert wait_for(lambda: (tmp_path / "audit.log").read_text() == "one\ntwo\n")
+    sink.write("three")
+    sink.close()
+    assert (tmp_path / "audit.log").read_text() == "one\ntwo\nthree\n"
+    errors = [r for r in caplog.records if "cannot write the audit log" in r.getMessage()]
+    assert len(errors) == 1
