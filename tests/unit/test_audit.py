@@ -336,3 +336,21 @@ def test_a_failing_writer_is_reported_once_and_the_others_go_on(tmp_path, caplog
     assert (tmp_path / "audit.log").read_text() == "one\ntwo\nthree\n"
     errors = [r for r in caplog.records if "cannot write the audit log" in r.getMessage()]
     assert len(errors) == 1
+
+
+def test_an_audit_file_that_cannot_be_opened_stops_startup_cleanly(tmp_path):
+    conf = {"port": 0, "disable_ssl": True, "audit_log_file": str(tmp_path)}  # a directory
+    with pytest.raises(ConfigError, match="'audit_log_file': cannot open"):
+        open_sink(load_config({"rest_ext": conf}))
+
+
+def test_a_syslog_socket_not_there_yet_fails_each_batch_not_startup(tmp_path, caplog):
+    conf = {"port": 0, "disable_ssl": True, "audit_syslog": "user",
+            "audit_syslog_address": str(tmp_path / "no-such-socket")}  # fmt: skip
+    sink = open_sink(load_config({"rest_ext": conf}))
+    with pytest.raises(OSError):
+        sink.writers[0](["a line"])
+    sink.start()
+    sink.write("a line")
+    sink.close()
+    assert [r.getMessage() for r in caplog.records] == ["rest_ext: cannot write the audit log"]

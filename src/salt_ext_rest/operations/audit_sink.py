@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from salt_ext_rest.config import RestConfig
+from salt_ext_rest.config import ConfigError, RestConfig
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +78,18 @@ def syslog_address(address: str) -> str | tuple[str, int]:
     return (host or "localhost", int(port or 514))
 
 
+class _SysLogHandler(logging.handlers.SysLogHandler):
+    def handleError(self, record: logging.LogRecord) -> None:
+        raise  # to the writer, which reports it once (not a traceback per line)
+
+
 class SyslogWriter:
-    """One message per line, at level ``info``, prefixed :data:`SYSLOG_IDENT`."""
+    """One message per line, at level ``info``, prefixed :data:`SYSLOG_IDENT`. A syslog
+    socket that is not there yet is retried at each batch (as ``openlog`` does)."""
 
     def __init__(self, facility: str, address: str) -> None:
         target = syslog_address(address)
-        self.handler = logging.handlers.SysLogHandler(
+        self.handler = _SysLogHandler(
             address=target,
             facility=logging.handlers.SysLogHandler.facility_names[facility],
             socktype=socket.SOCK_DGRAM if isinstance(target, tuple) else None,
@@ -154,14 +160,20 @@ class AuditSink:
 
 
 def open_sink(config: RestConfig) -> AuditSink | None:
-    """The configured sink (``None`` when auditing is off); raises ``OSError`` when the
-    file cannot be opened."""
+    """The configured sink (``None`` when auditing is off); :class:`ConfigError` when the
+    file cannot be opened or the syslog host not resolved (salt-api stops at startup)."""
     writers: list[FileWriter | SyslogWriter] = []
-    if config.audit_log_file:
-        writers.append(FileWriter(config.audit_log_file))
-    if config.audit_syslog:
-        address = config.audit_syslog_address or (
-            DEFAULT_SYSLOG_SOCKET if os.path.exists(DEFAULT_SYSLOG_SOCKET) else "localhost:514"
-        )
-        writers.append(SyslogWriter(config.audit_syslog, address))
+    try:
+        if config.audit_log_file:
+            writers.append(FileWriter(config.audit_log_file))
+        if config.audit_syslog:
+            address = config.audit_syslog_address or (
+                DEFAULT_SYSLOG_SOCKET if os.path.exists(DEFAULT_SYSLOG_SOCKET) else "localhost:514"
+            )
+            writers.append(SyslogWriter(config.audit_syslog, address))
+    except OSError as exc:
+        for writer in writers:
+            writer.close()
+        key = "audit_syslog_address" if writers else "audit_log_file"
+        raise ConfigError(f"'{key}': cannot open: {exc.strerror or exc}") from None
     return AuditSink(writers) if writers else None
