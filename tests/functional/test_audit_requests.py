@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.tcpclient import TCPClient
 from tornado.testing import AsyncHTTPTestCase, gen_test
 from tornado.websocket import websocket_connect
 
@@ -30,7 +31,11 @@ class HookGateway(StandInGateway):
         return True
 
 
-class AuditRequestsTest(AsyncHTTPTestCase):
+class AuditAppTest(AsyncHTTPTestCase):
+    """The application on a stand-in gateway, auditing to a file (``extra``: more settings)."""
+
+    extra: dict = {}
+
     def get_app(self):
         self.dir = Path(tempfile.mkdtemp())
         self.audit_file = self.dir / "audit.log"
@@ -39,6 +44,7 @@ class AuditRequestsTest(AsyncHTTPTestCase):
             "websockets": True,
             "event_visibility": "all",
             "audit_log_file": str(self.audit_file),
+            **self.extra,
         }
         opts = {**OPTS, "rest_ext": block}
         self.gateway = HookGateway(opts)
@@ -68,6 +74,8 @@ class AuditRequestsTest(AsyncHTTPTestCase):
     def credentials(self, user="u", password=PASSWORD):
         return json.dumps({"username": user, "password": password, "eauth": "auto"})
 
+
+class AuditRequestsTest(AuditAppTest):
     def test_every_response_carries_a_request_id(self):
         big = {"Content-Length": "999999", **JSON}
         cases = [
@@ -152,3 +160,39 @@ class AuditRequestsTest(AsyncHTTPTestCase):
         ]
         assert lines[0]["transport"] == "websocket" and lines[0]["format"] == "raw"
         assert token not in self.audit_file.read_text()
+
+    @gen_test
+    async def test_sse_stream_opened_and_closed_lines(self):
+        token = await self.gateway.login_token()
+        stream = await TCPClient().connect("127.0.0.1", self.get_http_port())
+        request = (
+            f"GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+            f"X-Auth-Token: {token}\r\nX-Request-ID: sse-1\r\n\r\n"
+        )
+        await stream.write(request.encode())
+        head = await stream.read_until(b"retry: 400\n\n")
+        assert b"x-request-id: sse-1" in head.lower()
+        stream.close()
+        lines = await asyncio.get_running_loop().run_in_executor(None, self.lines, 2)
+        assert [(x["event"], x["outcome"], x["request_id"], x["transport"]) for x in lines] == [
+            ("stream", "opened", "sse-1", "sse"),
+            ("stream", "closed", "sse-1", "sse"),
+        ]
+        assert lines[1]["reason"] == "client closed the stream"
+
+
+class ThrottledLoginTest(AuditAppTest):
+    extra = {"login_user_burst": 1, "login_user_rate": 0.01}
+
+    def test_a_throttled_login_is_recorded(self):
+        bad = self.credentials(password="wrong")
+        headers = {"X-Request-ID": "first", **JSON}
+        assert self.request("/login", "POST", bad, headers).code == 401
+        headers = {"X-Request-ID": "second", **JSON}
+        assert self.request("/login", "POST", bad, headers).code == 429
+        lines = self.lines(2)
+        assert [(x["event"], x["outcome"], x["request_id"], x["user"]) for x in lines] == [
+            ("login", "failed", "first", "u"),
+            ("login", "throttled", "second", "u"),
+        ]
+        assert lines[1]["reason"] == "Too many login attempts; retry later"
