@@ -205,15 +205,21 @@ def test_key_generation_lines(audit_api, logs, api_credentials, limited_credenti
     assert client.post("/keys", data={"mid": mid, **limited_credentials}).status_code == 403
     tagged(client, "t5-conflict")
     assert client.post("/keys", data={"mid": mid, **api_credentials}).status_code == 409
+    tagged(client, "t5-bad-password")
+    wrong = {**api_credentials, "password": "not-the-secret"}
+    assert client.post("/keys", data={"mid": mid, **wrong}).status_code == 401
     admin = ApiClient(audit_api.url)
     admin.login(api_credentials)
     admin.run({"client": "wheel", "fun": "key.delete", "match": mid})
-    lines = [x for x in read_lines(path, 3, prefix="t5-")[before:] if x["event"] == "keygen"]
+    lines = [x for x in read_lines(path, 4, prefix="t5-")[before:] if x["event"] == "keygen"]
     assert [(x["outcome"], x["request_id"], x["mid"], x["user"]) for x in lines] == [
         ("ok", "t5-keygen", mid, "saltdev"),
         ("denied", "t5-denied", mid, "limited"),
         ("error", "t5-conflict", mid, "saltdev"),
+        ("failed", "t5-bad-password", mid, "saltdev"),
     ]
     assert (lines[0]["keysize"], lines[0]["force"]) == (2048, False)
     assert "already has an accepted key" in lines[2]["reason"]
-    assert "PRIVATE KEY" not in path.read_text()
+    text = path.read_text()
+    assert "PRIVATE KEY" not in text and "not-the-secret" not in text
+    assert api_credentials["password"] not in text

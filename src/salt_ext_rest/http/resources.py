@@ -134,7 +134,11 @@ class KeysHandler(KeyHandler):
         mid, options = _key_request(self.context.gateway, body)
         chunk = {"client": "wheel", "fun": keygen.FUN, "id_": mid, **options}
         parse_lowstate(self.context, chunk)
-        identity = await self._body_identity(body)
+        try:
+            identity = await self._body_identity(body)
+        except Exception as error:
+            self.context.audit.login_refused(body, error, "keygen", mid=mid, **options)
+            raise
         fields = {**audit.identity_fields(identity), "mid": mid, **options}
         try:
             keys = await self._gen_accept(identity, chunk, mid, options)

@@ -139,10 +139,14 @@ class Audit:
         if self.sink is not None:
             self.record(event, "ok", **identity_fields(identity), expire=identity.expire)
 
-    def login_refused(self, data: Any, error: BaseException, event: str = "login") -> None:
+    def login_refused(
+        self, data: Any, error: BaseException, event: str = "login", **fields: Any
+    ) -> None:
+        """Credentials in ``data`` refused: the user and eauth they claim, and why."""
         if self.sink is not None:
-            fields = claimed(data)
-            self.refused(event, error, user=fields.get("username"), eauth=fields.get("eauth"))
+            claims = claimed(data)
+            user, eauth = claims.get("username"), claims.get("eauth")
+            self.refused(event, error, user=user, eauth=eauth, **fields)
 
     def chunk(
         self,
