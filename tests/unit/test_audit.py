@@ -165,11 +165,16 @@ def test_chunk_refused_by_salt_or_failing(log, sink):
 
 
 def test_job_ids_of_every_result_shape():
-    assert audit.job_id(JobReturns({"m1": True}, "2026")) == "2026"
-    assert audit.job_id({"jid": "2027", "minions": ["m1"]}) == "2027"
-    assert audit.job_id({"tag": "salt/wheel/2028", "data": {"jid": "2028"}}) == "2028"
-    assert audit.job_id({"m1": {"jid": "not mine"}}) is None
-    assert audit.job_id(["a"]) is None and audit.job_id(True) is None
+    assert audit.job_id("local", JobReturns({"m1": True}, "2026")) == "2026"
+    assert audit.job_id("local_async", {"jid": "2027", "minions": ["m1"]}) == "2027"
+    assert audit.job_id("runner_async", {"tag": "salt/run/2030", "jid": "2030"}) == "2030"
+    missing = {"return": {}, "minions": ["m1"], "missing": ["m1"], "jid": "2029"}
+    assert audit.job_id("local", missing) == "2029"
+    assert audit.job_id("wheel", {"tag": "salt/wheel/2028", "data": {"jid": "2028"}}) == "2028"
+    # results that merely contain a "jid" are not this chunk's job
+    assert audit.job_id("runner", {"jid": "1999", "Result": {}}) is None  # jobs.list_job
+    assert audit.job_id("local", {"jid": "a minion called jid"}) is None
+    assert audit.job_id("local", ["a"]) is None and audit.job_id("local_async", True) is None
 
 
 def test_job_returns_are_plain_returns():

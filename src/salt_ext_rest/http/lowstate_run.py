@@ -98,7 +98,7 @@ async def _run_chunk(context: ApiContext, identity: Identity, chunk: dict[str, A
     except Exception as exc:
         context.audit.chunk(identity, chunk, exc)
         raise
-    context.audit.chunk(identity, chunk, jid=job_id(result))
+    context.audit.chunk(identity, chunk, jid=job_id(chunk["client"], result))
     if isinstance(result, JobReturns):
         return [dict(result)]
     return list(result) if isinstance(result, Many) else [result]

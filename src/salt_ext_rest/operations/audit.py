@@ -215,13 +215,18 @@ class Audit:
             )
 
 
-def job_id(result: Any) -> str | None:
-    """The jid a chunk's result names: ``jid`` (async clients, ``report_missing``), the
-    wheel shape's ``data.jid``, or the ``jid`` attribute of a ``local`` result."""
+#: clients whose result is ``{"jid", ...}`` (``local`` too, with ``report_missing``)
+JID_RESULTS = frozenset({"local_async", "runner_async", "wheel_async", "local"})
+
+
+def job_id(client: str, result: Any) -> str | None:
+    """The jid of the job a chunk started: the ``jid`` attribute of a ``local`` result,
+    ``jid`` of an async client's (or ``report_missing``) result, ``data.jid`` of
+    ``wheel``'s. Never read from other results (``jobs.list_job`` names another job)."""
     jid = getattr(result, "jid", None)
     if jid is None and isinstance(result, Mapping):
-        jid = result.get("jid")
-        data = result.get("data")
-        if jid is None and isinstance(data, Mapping):
-            jid = data.get("jid")
+        if client in JID_RESULTS and (client != "local" or "missing" in result):
+            jid = result.get("jid")
+        elif client == "wheel" and isinstance(result.get("data"), Mapping):
+            jid = result["data"].get("jid")
     return jid if isinstance(jid, str) else None
