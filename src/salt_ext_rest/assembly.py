@@ -21,6 +21,8 @@ from salt_ext_rest.events.redact import Redactor
 from salt_ext_rest.events.revocation import RevocationWatch
 from salt_ext_rest.events.shared_history import attach_shared_history
 from salt_ext_rest.lowstate.validation import LowstateValidator
+from salt_ext_rest.operations.audit import Audit
+from salt_ext_rest.operations.audit_sink import open_sink
 from salt_ext_rest.plugins.manager import make_plugin_manager
 from salt_ext_rest.shared.select import make_link, make_shared_state
 from salt_ext_rest.shared.worker import WorkerShare
@@ -37,6 +39,7 @@ def build_context(
         opts, config.thread_pool, config.auth_thread_pool, config.token_cache_ttl
     )
     link = make_link(config)
+    redactor = Redactor(config.event_redact_keys)  # the streams' rules, and the audit log's
     context = ApiContext(
         opts=opts,
         config=config,
@@ -48,9 +51,10 @@ def build_context(
             opts,
             config.event_replay_size,
             config.event_queue_size,
-            Redactor(config.event_redact_keys),
+            redactor,
         ),
         shared=WorkerShare(make_shared_state(opts, config, link)),
+        audit=Audit(open_sink(config), redactor),
     )
     if link is not None:
         attach_shared_history(context.bus, link, config.event_history_size)
@@ -89,6 +93,7 @@ def start_streams(context: ApiContext) -> None:
     RevocationWatch(context.gateway, context.bus).install()
     context.bus.start()
     context.shared.start()
+    context.audit.start()
     for formatter in context.formatters.values():
         start = getattr(formatter, "start", None)
         if callable(start):

@@ -60,6 +60,10 @@ class RestConfig:
     collect_stats: bool = False
     log_access_file: str | None = None
     log_error_file: str | None = None
+    # the audit log (docs/audit.rst): a file and/or syslog with a facility name
+    audit_log_file: str | None = None
+    audit_syslog: str | None = None
+    audit_syslog_address: str | None = None
     cookie_samesite: str = "Lax"
     csrf_check: bool = True
     trusted_proxies: tuple[str, ...] = ()
@@ -153,6 +157,8 @@ def _normalise(raw: dict[str, Any]) -> dict[str, Any]:
         values["cors_origin"] = tuple(origins)
     if "trusted_proxies" in values:
         values["trusted_proxies"] = tuple(values["trusted_proxies"])
+    if values.get("audit_syslog") is False:
+        values["audit_syslog"] = None
     return values
 
 
@@ -168,7 +174,7 @@ def _check_files(conf: RestConfig) -> None:
             raise ConfigError(f"'{key}': file not found: {path}")
     if conf.static and not os.path.isdir(conf.static):
         raise ConfigError(f"'static': not a directory: {conf.static}")
-    for key in ("log_access_file", "log_error_file"):
+    for key in ("log_access_file", "log_error_file", "audit_log_file"):
         path = getattr(conf, key)
         if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             raise ConfigError(f"'{key}': directory not found: {os.path.dirname(path)}")

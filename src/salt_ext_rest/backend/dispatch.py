@@ -44,6 +44,14 @@ class Many(list):
     """Several results from one chunk (``local_batch``): flattened into ``return``."""
 
 
+class JobReturns(dict):
+    """A ``local`` chunk's returns, with the job's ``jid`` (for the audit log; not sent)."""
+
+    def __init__(self, returns: dict[str, Any], jid: str | None) -> None:
+        super().__init__(returns)
+        self.jid = jid
+
+
 class Dispatcher:
     """Executes chunks; every method here blocks and runs on the gateway's pool."""
 
@@ -95,11 +103,11 @@ class Dispatcher:
         returns, silent = self._gather(client, pub, timeout, low) if pub else ({}, {})
         expected = sorted(pub.get("minions", [])) if pub else []
         missing = sorted((set(expected) - set(returns)) | set(silent))
+        jid = pub.get("jid") if pub else None
         if not chunk.get("report_missing"):
             # Salt's LocalClient.cmd shape (so rest_cherrypy's): Salt's "did not return"
             # text for a silent minion, False for one never heard of.
-            return {**dict.fromkeys(missing, False), **silent, **returns}
-        jid = pub.get("jid") if pub else None
+            return JobReturns({**dict.fromkeys(missing, False), **silent, **returns}, jid)
         return {"return": returns, "minions": expected, "missing": missing, "jid": jid}
 
     @staticmethod

@@ -1,4 +1,4 @@
-"""Access log lines in which tokens never appear."""
+"""Access log lines in which tokens never appear; each ends with the request's X-Request-ID."""
 
 from __future__ import annotations
 
@@ -26,10 +26,11 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     request = handler.request
     access_log.log(
         level,
-        "%d %s %s (%s) %.2fms",
+        "%d %s %s (%s) %.2fms %s",
         status,
         request.method,
         redact(request.uri or ""),
         request.remote_ip,
         1000.0 * request.request_time(),
+        getattr(handler, "request_id", "-"),  # X-Request-ID (:mod:`.request_id`)
     )

@@ -25,9 +25,10 @@ from salt_ext_rest.errors import (
     RestError,
     Unauthorized,
 )
-from salt_ext_rest.http import cors, credentials, origin, render
+from salt_ext_rest.http import cors, credentials, origin, render, request_id
 from salt_ext_rest.http.credentials import COOKIE
 from salt_ext_rest.lowstate.body import BodyLimits, decode_body
+from salt_ext_rest.operations import audit
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class ApiHandler(tornado.web.RequestHandler):
     """Base for every rest_ext handler. Subclasses implement ``get``/``post`` coroutines."""
 
     context: ApiContext
+    request_id: str  # X-Request-ID (:mod:`.request_id`), set by ``set_default_headers``
 
     def initialize(self, context: ApiContext) -> None:
         self.context = context
@@ -53,10 +55,15 @@ class ApiHandler(tornado.web.RequestHandler):
         self._size = 0
         self._set_cors_headers()
 
-    # -- CORS (cors_origin) and OPTIONS ---------------------------------------------
+    # -- CORS (cors_origin), X-Request-ID and OPTIONS ----------------------------------
     def set_default_headers(self) -> None:
+        request_id.stamp(self)
         if hasattr(self, "context"):  # runs again when an error response clears headers
             self._set_cors_headers()
+
+    def bind_request(self) -> None:
+        """Name this request in the audit lines its task writes (:mod:`.operations.audit`)."""
+        audit.bind(self.request_id, self.peer_address())
 
     def _set_cors_headers(self) -> None:
         origin = self.request.headers.get("Origin")
@@ -93,6 +100,7 @@ class ApiHandler(tornado.web.RequestHandler):
         return render.negotiate(self.request.headers.get("Accept"))
 
     def prepare(self) -> None:
+        self.bind_request()
         if self.request.method == "OPTIONS":
             return  # a preflight has no body and must not fail on its Accept header
         self.media = self.negotiate()
@@ -161,10 +169,7 @@ class ApiHandler(tornado.web.RequestHandler):
 
     def peer_address(self) -> str:
         """The TCP peer's address: never ``X-Forwarded-For`` or ``X-Real-Ip``."""
-        address = getattr(getattr(self.request.connection, "context", None), "address", None)
-        if isinstance(address, tuple) and address:
-            return str(address[0])
-        return "unknown"
+        return request_id.peer_address(self.request)
 
     def with_address(self, credentials: Credentials) -> Credentials:
         """``credentials`` with the peer address (login throttling counts per address)."""

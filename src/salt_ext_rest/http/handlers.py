@@ -13,6 +13,7 @@ from salt_ext_rest.http.base import ApiHandler, cookie_path
 from salt_ext_rest.http.credentials import COOKIE
 from salt_ext_rest.http.lowstate_run import as_caller, precheck, run_lowstate
 from salt_ext_rest.lowstate.chunks import as_chunks
+from salt_ext_rest.operations import audit
 
 #: credential sets ``POST /token`` mints in one request
 MAX_TOKEN_REQUESTS = 10
@@ -57,16 +58,13 @@ class LoginHandler(ApiHandler):
         self.send({"status": None, "return": "Please log in"})
 
     async def post(self) -> None:
-        credentials = self.with_address(credentials_from(await self.read_body()))
-        identity = await authenticate(self.context.authenticators, credentials)
-        if identity is None:
-            raise Unauthorized("Could not authenticate using provided credentials")
-        perms = identity.extra.get("perms")
-        if perms is None:  # an authenticator that does not compute them
-            perms = await self.context.gateway.permissions(identity.token_data())
-        if not perms:  # accepted by the eauth backend, allowed nothing: no session
-            await self.context.gateway.revoke_token(identity.token)
-            raise Forbidden("no permissions: the external_auth ACL of this user is empty")
+        data = await self.read_body()
+        try:
+            identity, perms = await self._log_in(data)
+        except Exception as error:
+            self.context.audit.login_refused(data, error)
+            raise
+        self.context.audit.login(identity)
         self.set_header("X-Auth-Token", identity.token)
         self._set_session_cookie(identity)
         self.send(
@@ -83,6 +81,19 @@ class LoginHandler(ApiHandler):
                 ]
             }
         )
+
+    async def _log_in(self, data: Any) -> tuple[Identity, Any]:
+        credentials = self.with_address(credentials_from(data))
+        identity = await authenticate(self.context.authenticators, credentials)
+        if identity is None:
+            raise Unauthorized("Could not authenticate using provided credentials")
+        perms = identity.extra.get("perms")
+        if perms is None:  # an authenticator that does not compute them
+            perms = await self.context.gateway.permissions(identity.token_data())
+        if not perms:  # accepted by the eauth backend, allowed nothing: no session
+            await self.context.gateway.revoke_token(identity.token)
+            raise Forbidden("no permissions: the external_auth ACL of this user is empty")
+        return identity, perms
 
     def _set_session_cookie(self, identity: Identity) -> None:
         config = self.context.config
@@ -101,6 +112,7 @@ class LogoutHandler(ApiHandler):
     async def post(self) -> None:
         identity = await self.identify()
         await self.context.gateway.revoke_token(identity.token)
+        self.context.audit.record("logout", "ok", **audit.identity_fields(identity))
         self.context.bus.close_token(identity.token, "logged out")
         self.clear_cookie(COOKIE, path=cookie_path(self.context.config))
         self.send({"return": "Your token has been cleared"})
@@ -117,16 +129,25 @@ class TokenHandler(ApiHandler):
         identities: list[Identity] = []
         try:
             for item in items:
-                credentials = self.with_address(credentials_from(item))
-                identity = await authenticate(self.context.authenticators, credentials)
-                if identity is None:
-                    raise Unauthorized("Could not authenticate using provided credentials")
-                identities.append(identity)
+                identities.append(await self._mint(item))
         except BaseException:
             for minted in identities:  # all or nothing: no token outlives a refused request
                 await self.context.gateway.revoke_token(minted.token)
             raise
+        for identity in identities:
+            self.context.audit.login(identity, event="token")
         self.send([_token_record(identity) for identity in identities])
+
+    async def _mint(self, item: Any) -> Identity:
+        try:
+            credentials = self.with_address(credentials_from(item))
+            identity = await authenticate(self.context.authenticators, credentials)
+            if identity is None:
+                raise Unauthorized("Could not authenticate using provided credentials")
+        except Exception as error:
+            self.context.audit.login_refused(item, error, event="token")
+            raise
+        return identity
 
 
 def _token_record(identity: Identity) -> dict[str, Any]:

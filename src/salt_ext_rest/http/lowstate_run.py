@@ -13,10 +13,11 @@ from typing import Any
 
 from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.authz import authorize
-from salt_ext_rest.backend.dispatch import Many
+from salt_ext_rest.backend.dispatch import JobReturns, Many
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.errors import PayloadTooLarge, ServiceUnavailable, refused_after_login
 from salt_ext_rest.lowstate.chunks import as_chunks, normalise, strip_credentials
+from salt_ext_rest.operations.audit import job_id
 
 Identify = Callable[[dict[str, Any]], Awaitable[Identity]]
 
@@ -71,7 +72,7 @@ async def run_lowstate(
             identities.append(await identify(chunk))
         chunks = await validate(context, chunks, offload)
         for identity, chunk in zip(identities, chunks, strict=True):
-            await authorize(context.policies, identity, [chunk])
+            await _authorize(context, identity, chunk)
         results: list[Any] = []
         for identity, chunk in zip(identities, chunks, strict=True):
             results.extend(await _run_chunk(context, identity, chunk))
@@ -81,17 +82,38 @@ async def run_lowstate(
             await context.gateway.revoke_token(identity.token)
 
 
+async def _authorize(context: ApiContext, identity: Identity, chunk: dict[str, Any]) -> None:
+    """The policies' verdict on one chunk; a refusal is audited."""
+    try:
+        await authorize(context.policies, identity, [chunk])
+    except Exception as exc:
+        context.audit.chunk(identity, chunk, exc)
+        raise
+
+
 async def _run_chunk(context: ApiContext, identity: Identity, chunk: dict[str, Any]) -> list[Any]:
+    """Run one chunk; audited as allowed (with its jid) or as Salt's refusal or error."""
+    try:
+        result = await _salt_run(context, identity, chunk)
+    except Exception as exc:
+        context.audit.chunk(identity, chunk, exc)
+        raise
+    context.audit.chunk(identity, chunk, jid=job_id(chunk["client"], result))
+    if isinstance(result, JobReturns):
+        return [dict(result)]
+    return list(result) if isinstance(result, Many) else [result]
+
+
+async def _salt_run(context: ApiContext, identity: Identity, chunk: dict[str, Any]) -> Any:
     if not await context.gateway.master_reachable():
         raise ServiceUnavailable("The Salt master is not available")
     # Salt sees only the token: passwords never travel in a publish, where minions
     # and event bus listeners could read them.
     low = {**strip_credentials(chunk), "token": identity.token}
     try:
-        result = await context.gateway.call(context.dispatcher.run, low)
+        return await context.gateway.call(context.dispatcher.run, low)
     except Exception as exc:
         refused = refused_after_login(exc, identity.name)
         if refused is None:
             raise
         raise refused from None
-    return list(result) if isinstance(result, Many) else [result]

@@ -28,6 +28,7 @@ from salt_ext_rest.http import render
 from salt_ext_rest.http.base import ApiHandler
 from salt_ext_rest.http.lowstate_run import as_caller, parse_lowstate, precheck, run_lowstate
 from salt_ext_rest.lowstate.chunks import CREDENTIAL_KEYS, as_chunks
+from salt_ext_rest.operations import audit
 
 JID_PATTERN = r"[0-9A-Za-z_.-]+"
 TAR = "application/x-tar"
@@ -133,7 +134,26 @@ class KeysHandler(KeyHandler):
         mid, options = _key_request(self.context.gateway, body)
         chunk = {"client": "wheel", "fun": keygen.FUN, "id_": mid, **options}
         parse_lowstate(self.context, chunk)
-        identity = await self._body_identity(body)
+        try:
+            identity = await self._body_identity(body)
+        except Exception as error:
+            self.context.audit.login_refused(body, error, "keygen", mid=mid, **options)
+            raise
+        fields = {**audit.identity_fields(identity), "mid": mid, **options}
+        try:
+            keys = await self._gen_accept(identity, chunk, mid, options)
+        except Exception as error:
+            self.context.audit.refused("keygen", error, **fields)
+            raise
+        self.context.audit.record("keygen", "ok", **fields)
+        self.set_header("Content-Type", TAR)
+        self.set_header("Content-Disposition", f'attachment; filename="{keygen.filename(mid)}"')
+        self.set_header("Cache-Control", "no-store")
+        self.finish(keygen.tarball(keys))
+
+    async def _gen_accept(
+        self, identity: Identity, chunk: dict[str, Any], mid: str, options: dict[str, Any]
+    ) -> Any:
         try:
             await authorize(self.context.policies, identity, [chunk])
             if options["force"]:  # replacing an accepted key deletes it: that right too
@@ -145,10 +165,7 @@ class KeysHandler(KeyHandler):
                 await self.context.gateway.revoke_token(identity.token)
         if not keys:
             raise Conflict(f"Minion {mid!r} already has an accepted key (force=true replaces it)")
-        self.set_header("Content-Type", TAR)
-        self.set_header("Content-Disposition", f'attachment; filename="{keygen.filename(mid)}"')
-        self.set_header("Cache-Control", "no-store")
-        self.finish(keygen.tarball(keys))
+        return keys
 
     async def _body_identity(self, body: Mapping[str, Any]) -> Identity:
         """Credentials travel in the body (no session), as rest_cherrypy's ``POST /keys``."""

@@ -34,6 +34,7 @@ class EventsHandler(ApiHandler):
     def prepare(self) -> None:
         accept = self.request.headers.get("Accept", "")
         if "text/event-stream" in accept:
+            self.bind_request()
             self.media = render.JSON  # errors are JSON; the stream is text/event-stream
             return
         super().prepare()
@@ -64,12 +65,16 @@ class EventsHandler(ApiHandler):
             self.context, identity, event_filter, formatter, last_id, transport="sse"
         )
         self._stream = stream
+        audit = self.context.audit
+        audit.stream(identity, None, "sse", formatter.name)
+        reason = "client closed the stream"
         try:
-            await self._pump(stream)
+            reason = await self._pump(stream) or reason
         except tornado.iostream.StreamClosedError:
             pass  # the client went away
         finally:
             stream.close()
+            audit.stream(identity, reason, "sse", formatter.name)
 
     def on_connection_close(self) -> None:
         # Stop queueing for a client that went away now, not at the next write.
@@ -78,7 +83,8 @@ class EventsHandler(ApiHandler):
             stream.close()
         super().on_connection_close()
 
-    async def _pump(self, stream: Stream) -> None:
+    async def _pump(self, stream: Stream) -> str | None:
+        """Write events until the stream closes; why it was closed, if it was."""
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
@@ -94,7 +100,7 @@ class EventsHandler(ApiHandler):
             except StreamClosed as closed:
                 self._write_event(stream, _closing_event(closed))
                 await self.flush()
-                return
+                return closed.reason
             if event is None:
                 self.write(": keepalive\n\n")
             for queued in batch:

@@ -21,7 +21,7 @@ import tornado.web
 
 from salt_ext_rest.config import RestConfig
 from salt_ext_rest.errors import RestError
-from salt_ext_rest.http import render
+from salt_ext_rest.http import render, request_id
 from salt_ext_rest.http.render import parse_accept
 
 API_MEDIA = ("application/json", "application/x-yaml", "application/yaml", "text/yaml")
@@ -29,6 +29,9 @@ API_MEDIA = ("application/json", "application/x-yaml", "application/yaml", "text
 
 class JsonErrorStaticHandler(tornado.web.StaticFileHandler):
     """Tornado's static file handler with the API's JSON error bodies."""
+
+    def set_default_headers(self) -> None:
+        request_id.stamp(self)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = RestError(self._reason)

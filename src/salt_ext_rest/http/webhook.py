@@ -15,6 +15,7 @@ from typing import Any
 from salt_ext_rest.errors import BadRequest, ServiceUnavailable, UnsupportedMediaType
 from salt_ext_rest.events.bus import has_controls
 from salt_ext_rest.http.base import ApiHandler
+from salt_ext_rest.operations import audit
 
 TAG_BASE = "salt/netapi/hook"
 SECRET_HEADERS = frozenset(
@@ -36,17 +37,29 @@ def safe_headers(headers: Any) -> dict[str, str]:
 
 class WebhookHandler(ApiHandler):
     async def post(self, suffix: str | None = None) -> None:
-        if not self.context.config.webhook_disable_auth:
-            await self.identify()
+        identity = None
+        try:
+            if not self.context.config.webhook_disable_auth:
+                identity = await self.identify()
+            tag = await self._fire(suffix)
+        except Exception as error:
+            self.context.audit.refused("webhook", error, **audit.identity_fields(identity))
+            raise
+        self.context.audit.record("webhook", "ok", **audit.identity_fields(identity), tag=tag)
+        self.send({"success": True})
+
+    async def _fire(self, suffix: str | None) -> str:
+        """Fire the hook's event; its tag."""
+        tag = hook_tag(suffix)
         data = {
             "headers": safe_headers(self.request.headers),
             "post": await self._payload(),
             "body": self.body.decode("utf-8", errors="replace"),
             "get": self._query(),
         }
-        if not await self.context.gateway.fire_event(data, hook_tag(suffix)):
+        if not await self.context.gateway.fire_event(data, tag):
             raise ServiceUnavailable("The Salt master did not take the event")
-        self.send({"success": True})
+        return tag
 
     async def _payload(self) -> Any:
         """The decoded body; ``{}`` for an empty body or a media type we do not decode.

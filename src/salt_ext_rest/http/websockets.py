@@ -32,8 +32,9 @@ from salt_ext_rest.events.filters import EventFilter
 from salt_ext_rest.events.model import BusEvent
 from salt_ext_rest.events.service import Stream, formatter_for, open_stream
 from salt_ext_rest.events.subscription import StreamClosed
-from salt_ext_rest.http import origin
+from salt_ext_rest.http import origin, request_id
 from salt_ext_rest.http.credentials import COOKIE, from_request
+from salt_ext_rest.operations import audit
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,9 @@ class EventSocket(tornado.websocket.WebSocketHandler):
         self.pumps: dict[str, asyncio.Task] = {}
         self._slot: str | None = None  # the token whose stream slot this connection holds
 
+    def set_default_headers(self) -> None:
+        request_id.stamp(self)  # on the upgrade (101) and on every refusal
+
     def get_compression_options(self) -> None:
         # Event frames are built once and shared by every subscriber: never compressed.
         return None
@@ -89,6 +93,7 @@ class EventSocket(tornado.websocket.WebSocketHandler):
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         token = args[0] if args else None
+        audit.bind(request_id.stamp(self), request_id.peer_address(self.request))
         credentials = self.credentials(token)
         refusal = self.origin_refusal(credentials)
         if refusal:
@@ -170,15 +175,20 @@ class EventSocket(tornado.websocket.WebSocketHandler):
             stream = await self.open_stream(event_filter, fmt, resume)
         except RestError as error:
             return self.send_error_message(key, error)
+        name = stream.formatter.name
+        self.context.audit.stream(self.identity, None, "websocket", name, key)
+        reason = "client closed the stream"
         try:
             await self.pump(key, stream)
         except StreamClosed as closed:
+            reason = closed.reason
             self.stream_closed(key, closed)
         except (tornado.websocket.WebSocketClosedError, tornado.iostream.StreamClosedError):
             pass
         finally:
             stream.close()
             self.pumps.pop(key, None)
+            self.context.audit.stream(self.identity, reason, "websocket", name, key)
 
     async def open_stream(self, event_filter: EventFilter, fmt: str, resume: str | None) -> Stream:
         assert self.identity is not None

@@ -1,1 +1,1 @@
-"""Operating the API: health and readiness probes."""
+"""Operating the API: health and readiness probes, the audit log."""
