@@ -84,6 +84,11 @@ class RestConfig:
     shared_store_prefix: str = "rest_ext:"
     event_history_size: int = 10000
     plugins: dict[str, Any] = field(default_factory=dict)
+    # Prometheus /metrics (docs/metrics.rst): who may scrape, from where
+    metrics: bool = True
+    metrics_path: str = "/metrics"
+    metrics_access: str = "token"  # token | open | addresses
+    metrics_allow: tuple[str, ...] = ()
 
     @property
     def tls(self) -> bool:
@@ -148,6 +153,8 @@ def _normalise(raw: dict[str, Any]) -> dict[str, Any]:
         values["cors_origin"] = tuple(origins)
     if "trusted_proxies" in values:
         values["trusted_proxies"] = tuple(values["trusted_proxies"])
+    if "metrics_allow" in values:
+        values["metrics_allow"] = tuple(values["metrics_allow"])
     return values
 
 
@@ -178,13 +185,14 @@ OWN_PATHS = frozenset(
 
 
 def _check_proxies(conf: RestConfig) -> None:
-    for entry in conf.trusted_proxies:
-        try:
-            ipaddress.ip_network(entry.strip(), strict=False)
-        except ValueError:
-            raise ConfigError(
-                f"'trusted_proxies': {entry!r} is not an IP address or network"
-            ) from None
+    for key in ("trusted_proxies", "metrics_allow"):
+        for entry in getattr(conf, key):
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ConfigError(f"'{key}': {entry!r} is not an IP address or network") from None
+    if conf.metrics_access == "addresses" and not conf.metrics_allow:
+        raise ConfigError("'metrics_allow': list the addresses when metrics_access is addresses")
 
 
 def _check_paths(conf: RestConfig) -> None:

@@ -23,6 +23,7 @@ from salt_ext_rest.events.bus import EventBus
 from salt_ext_rest.events.formatters import EventFormatter
 from salt_ext_rest.events.visibility import VisibilityPolicy
 from salt_ext_rest.lowstate.validation import LowstateValidator
+from salt_ext_rest.operations.metrics import NullMetrics
 from salt_ext_rest.shared.memory import MemoryState
 from salt_ext_rest.shared.worker import WorkerShare
 
@@ -45,6 +46,7 @@ class ApiContext:
     validator: LowstateValidator | None = None
     formatters: dict[str, EventFormatter] = field(default_factory=dict)
     visibility: dict[str, VisibilityPolicy] = field(default_factory=dict)
+    metrics: NullMetrics = field(default_factory=NullMetrics)  # real ones: operations.metrics
 
     @property
     def enabled_clients(self) -> list[str]:

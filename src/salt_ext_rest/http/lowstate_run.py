@@ -82,7 +82,9 @@ async def run_lowstate(
 
 
 async def _run_chunk(context: ApiContext, identity: Identity, chunk: dict[str, Any]) -> list[Any]:
+    client, metrics = str(chunk.get("client")), context.metrics
     if not await context.gateway.master_reachable():
+        metrics.chunk(client, "unavailable")
         raise ServiceUnavailable("The Salt master is not available")
     # Salt sees only the token: passwords never travel in a publish, where minions
     # and event bus listeners could read them.
@@ -91,7 +93,24 @@ async def _run_chunk(context: ApiContext, identity: Identity, chunk: dict[str, A
         result = await context.gateway.call(context.dispatcher.run, low)
     except Exception as exc:
         refused = refused_after_login(exc, identity.name)
+        metrics.chunk(client, "error" if refused is None else "refused")
         if refused is None:
             raise
         raise refused from None
-    return list(result) if isinstance(result, Many) else [result]
+    results = list(result) if isinstance(result, Many) else [result]
+    _count(context, client, results)
+    return results
+
+
+#: clients that start a job; a result with a ``jid`` is one job published
+JOB_CLIENTS = frozenset(
+    {"local", "local_async", "local_subset", "local_batch", "runner_async", "wheel_async"}
+)
+
+
+def _count(context: ApiContext, client: str, results: list[Any]) -> None:
+    context.metrics.chunk(client, "ok")
+    if client in JOB_CLIENTS:
+        for item in results:
+            if isinstance(item, Mapping) and item.get("jid"):
+                context.metrics.job_published(client)

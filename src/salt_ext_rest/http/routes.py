@@ -7,11 +7,13 @@ mounts them); every handler gets the context as its ``context`` argument. Plugin
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.http import handlers, resources, static
 from salt_ext_rest.http.sse import EventsHandler
+from salt_ext_rest.http.metrics_handler import MetricsHandler
 from salt_ext_rest.http.stats import StatsHandler
 from salt_ext_rest.http.stream_protocol import StreamSocket
 from salt_ext_rest.http.webhook import WebhookHandler
@@ -24,6 +26,7 @@ def routes(context: ApiContext) -> list[Route]:
     """Lowstate and login, event streams, rest_cherrypy's resources, webhook, stats,
     the static app, then what plugins add."""
     table = [*core_routes(context), *event_routes(context), *resource_routes(context)]
+    table += metrics_routes(context)
     table += static.static_routes(context.config)
     for extra in context.pm.hook.rest_routes(context=context):
         table.extend(extra)
@@ -39,6 +42,14 @@ def core_routes(context: ApiContext) -> list[Route]:
         (r"/token/?", handlers.TokenHandler, kwargs),
         (r"/run/?", handlers.RunHandler, kwargs),
     ]
+
+
+def metrics_routes(context: ApiContext) -> list[Route]:
+    """``GET <metrics_path>``: Prometheus metrics (unless ``metrics: false``)."""
+    if not context.config.metrics:
+        return []
+    path = re.escape(context.config.metrics_path.rstrip("/"))
+    return [(rf"{path}/?", MetricsHandler, {"context": context})]
 
 
 def event_routes(context: ApiContext) -> list[Route]:
