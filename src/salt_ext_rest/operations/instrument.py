@@ -96,4 +96,3 @@ def instrument(context: ApiContext) -> None:
     metrics.watch("token_cache_miss", lambda: cache.misses)
     metrics.watch("queue_salt", lambda: gateway.pool._work_queue.qsize())
     metrics.watch("queue_auth", lambda: gateway.auth_pool._work_queue.qsize())
-

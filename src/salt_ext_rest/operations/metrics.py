@@ -24,8 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import tornado.ioloop
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
-from prometheus_client import multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, values
 from prometheus_client.exposition import generate_latest
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -104,9 +103,7 @@ class Metrics(NullMetrics):
         def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
             return Gauge(PREFIX + name, doc, labels, registry=None, multiprocess_mode="livesum")
 
-        self.requests = counter(
-            "http_requests", "Requests served", ("route", "method", "status")
-        )
+        self.requests = counter("http_requests", "Requests served", ("route", "method", "status"))
         self.latency = Histogram(
             PREFIX + "http_request_duration_seconds",
             "Time from reading a request to finishing its response",
@@ -114,9 +111,7 @@ class Metrics(NullMetrics):
             registry=None,
             buckets=LATENCY_BUCKETS,
         )
-        self.auths = counter(
-            "auth_results", "Authentication results", ("backend", "result")
-        )
+        self.auths = counter("auth_results", "Authentication results", ("backend", "result"))
         self.throttled = counter("logins_throttled", "Logins refused by the login throttle")
         self.chunks = counter("lowstate_chunks", "Lowstate chunks run", ("client", "outcome"))
         self.jobs = counter("jobs_published", "Jobs published to the master", ("client",))
@@ -126,7 +121,9 @@ class Metrics(NullMetrics):
         self.dropped = counter("events_dropped", "Events dropped", ("reason",))
         self.cut = counter("slow_consumers_cut", "Streams closed for falling too far behind")
         self.reconnects = counter("bus_reconnects", "Reconnections to the master's event bus")
-        self.queue = gauge("executor_queue_depth", "Calls waiting for an executor thread", ("pool",))
+        self.queue = gauge(
+            "executor_queue_depth", "Calls waiting for an executor thread", ("pool",)
+        )
         self.token_cache = counter("token_cache_lookups", "Token cache lookups", ("result",))
         self.workers = gauge("workers", "Worker processes serving the API")
         self.workers.inc()
@@ -152,7 +149,7 @@ class Metrics(NullMetrics):
         """Count an open stream; returns what counts it closed (once)."""
         gauge = self.streams.labels(transport, fmt)
         gauge.inc()
-        done = []
+        done: list[bool] = []
 
         def closed() -> None:
             if not done:
