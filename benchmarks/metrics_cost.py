@@ -1,0 +1,155 @@
+"""What ``/metrics`` costs: API CPU per cheap authenticated request, metrics on vs off,
+and the time of a scrape of 4 workers.
+
+    python benchmarks/metrics_cost.py [--rounds 4] [--seconds 5] [--concurrency 10]
+
+A private salt-master (benchmarks/stack.py, no minions) and three rest_ext salt-apis on
+it: ``metrics: true`` and ``metrics: false`` with one process each, and ``metrics:
+true`` with ``num_processes: 4``. The cheap request is ``GET /stats`` with
+``X-Auth-Token`` (a cached token check, no Salt call), loaded by ``wrk`` in alternating
+slices (on, off, off, on, ...: drift cancels). Figures: the API process tree's CPU
+(psutil: user + system) per request, medians over the rounds, and the ratio on/off
+(the goal is at most 1.05). Then, after load has given all 4 workers every label set,
+sequential scrapes of the 4-worker API: wall ms per scrape (p50/p99; goal at most
+20 ms) and API CPU ms per scrape.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import procs  # noqa: E402
+from benchmarks.loadgen import wrk  # noqa: E402
+from benchmarks.stack import BIN, EAUTH, HOST, USER, Stack, free_ports, http_answers  # noqa: E402
+
+SCRAPES = 200
+
+
+def start_api(stack: Stack, name: str, block: dict) -> tuple[str, int]:
+    port = free_ports(1)[0]
+    conf = json.loads(stack.master_conf.read_text())
+    conf["rest_ext"] = {"port": port, "host": HOST, "disable_ssl": True, **block}
+    conf["api_pidfile"] = stack.under("run", f"api-{name}.pid")
+    conf["api_logfile"] = stack.under("logs", f"api-{name}.log")
+    stack.write(stack.conf_dir(f"api-{name}") / "master", conf)
+    proc = stack.start(name, [str(BIN / "salt-api"), "-c", str(stack.conf_dir(f"api-{name}"))])
+    url = f"http://{HOST}:{port}"
+    stack.wait(name, lambda: http_answers(url), 90, names=(name,))
+    return url, proc.pid
+
+
+def login(url: str) -> str:
+    body = json.dumps({"username": USER, "password": "x", "eauth": EAUTH}).encode()
+    request = urllib.request.Request(
+        f"{url}/login", body, {"Content-Type": "application/json", "Accept": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())["return"][0]["token"]
+
+
+async def cpu_per_request(path: str, url: str, pid: int, token: str, args) -> dict:
+    before = procs.cpu_seconds(pid)
+    result, figures = await wrk.run(
+        path, f"{url}/stats", {"X-Auth-Token": token}, args.concurrency, args.seconds
+    )
+    used = procs.cpu_seconds(pid) - before
+    return {
+        "req_per_s": result.rate,
+        "errors": result.errors,
+        "cpu_ms_per_req": used * 1000 / max(result.ok, 1),
+        "p50_ms": figures.get("p50_ms"),
+    }
+
+
+def scrape_figures(url: str, pid: int, token: str) -> dict:
+    headers = {"X-Auth-Token": token}
+    times = []
+    before = procs.cpu_seconds(pid)
+    size = 0
+    for _ in range(SCRAPES):
+        started = time.perf_counter()
+        request = urllib.request.Request(f"{url}/metrics", headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            size = len(answer.read())
+        times.append((time.perf_counter() - started) * 1000)
+    used = procs.cpu_seconds(pid) - before
+    return {
+        "p50_ms": procs.percentile(times, 50),
+        "p99_ms": procs.percentile(times, 99),
+        "cpu_ms_per_scrape": used * 1000 / SCRAPES,
+        "bytes": size,
+    }
+
+
+async def main_async(args) -> dict:
+    path = wrk.find()
+    if path is None:
+        raise SystemExit("wrk is needed (Debian package wrk)")
+    stack = Stack()
+    try:
+        stack.write_configs()
+        stack.start("master", [str(BIN / "salt-master"), "-c", str(stack.conf_dir("master"))])
+        apis = {
+            "on": start_api(stack, "metrics-on", {}),
+            "off": start_api(stack, "metrics-off", {"metrics": False}),
+            "four": start_api(stack, "metrics-4", {"num_processes": 4}),
+        }
+        tokens = {name: login(url) for name, (url, _) in apis.items()}
+        runs: dict[str, list[dict]] = {"on": [], "off": []}
+        for index in range(args.rounds):
+            order = ["on", "off"] if index % 2 == 0 else ["off", "on"]
+            for name in order:
+                url, pid = apis[name]
+                runs[name].append(await cpu_per_request(path, url, pid, tokens[name], args))
+        url, pid = apis["four"]
+        for _ in range(2):  # every worker sees requests, logins and scrapes
+            await wrk.run(path, f"{url}/stats", {"X-Auth-Token": tokens["four"]}, 16, 2)
+        return {"runs": runs, "scrape": scrape_figures(url, pid, tokens["four"])}
+    finally:
+        stack.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=10)
+    args = parser.parse_args(argv)
+    figures = asyncio.run(main_async(args))
+    cpu = {
+        name: statistics.median(r["cpu_ms_per_req"] for r in runs)
+        for name, runs in figures["runs"].items()
+    }
+    rate = {
+        name: statistics.median(r["req_per_s"] for r in runs)
+        for name, runs in figures["runs"].items()
+    }
+    for name in ("on", "off"):
+        per_round = ", ".join(f"{r['cpu_ms_per_req']:.4f}" for r in figures["runs"][name])
+        print(f"metrics {name:3}: {cpu[name]:.4f} ms API CPU/req (rounds: {per_round}), "
+              f"{rate[name]:.0f} req/s")  # fmt: skip
+    ratio = cpu["on"] / cpu["off"]
+    print(f"ratio on/off: {ratio:.3f} (goal <= 1.05: {'met' if ratio <= 1.05 else 'MISSED'})")
+    scrape = figures["scrape"]
+    print(
+        f"scrape, 4 workers: p50 {scrape['p50_ms']:.2f} ms, p99 {scrape['p99_ms']:.2f} ms "
+        f"(goal <= 20 ms: {'met' if scrape['p50_ms'] <= 20 else 'MISSED'}), "
+        f"{scrape['cpu_ms_per_scrape']:.2f} ms API CPU, {scrape['bytes']} bytes"
+    )
+    print(json.dumps({"cpu_ms_per_req": cpu, "ratio": ratio, "scrape": scrape}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
