@@ -1,8 +1,9 @@
 """``GET /metrics`` through a real salt-api with two workers (one set of figures for both).
 
 Counters are read with prometheus-client's own parser before and after requests,
-logins, a job and stream events, and must move by exactly what was done. The bus and
-token-cache figures are sampled once a second by each worker: those are polled.
+logins, a job and stream events, and must move by exactly what was done. Each worker
+moves its counts into the shared files once a second (and before a scrape it serves):
+the tests wait for that.
 """
 
 import asyncio
@@ -14,6 +15,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from salt_ext_rest.operations.metrics import SAMPLE_INTERVAL
 from salt_ext_rest.testing.api import ApiClient
 from salt_ext_rest.testing.saltapi import start_api
 from salt_ext_rest.testing.streams import SseReader, wait_until
@@ -79,6 +81,7 @@ def test_logins_requests_and_a_job_are_counted_once_over_both_workers(
     two_workers, token, api_credentials
 ):
     url = two_workers.url
+    time.sleep(2 * SAMPLE_INTERVAL)  # what came before (the token's login) is flushed
     before = scrape(url, token)
     bad = {**api_credentials, "password": "wrong"}
     assert requests.post(f"{url}/login", json=bad, timeout=30).status_code == 401
@@ -86,6 +89,7 @@ def test_logins_requests_and_a_job_are_counted_once_over_both_workers(
     client.login(api_credentials)
     (job,) = client.run({"client": "local_async", "tgt": "minion-1", "fun": "test.ping"})
     assert job["jid"]
+    time.sleep(2 * SAMPLE_INTERVAL)  # both workers flushed what they counted
     after = scrape(url, token)
 
     def moved(name, **labels):

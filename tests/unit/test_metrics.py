@@ -50,12 +50,14 @@ def test_forked_workers_are_summed_and_a_dead_ones_live_gauges_dropped(directory
                 worker = m.Metrics(directory)
                 worker.request("/", "GET", 200, 0.002)
                 worker.stream_opened("sse", "raw")
+                worker.sample()
             finally:
                 os._exit(0)
         children.append(pid)
     for pid in children:
         os.waitpid(pid, 0)
     metrics.request("/", "GET", 200, 0.2)
+    metrics.sample()
     found = parsed(metrics)
     labels = (("method", "GET"), ("route", "/"), ("status", "200"))
     assert found[("rest_ext_http_requests_total", labels)] == 3
@@ -68,6 +70,29 @@ def test_forked_workers_are_summed_and_a_dead_ones_live_gauges_dropped(directory
     assert found[("rest_ext_http_requests_total", labels)] == 3  # counted stays counted
     assert found[("rest_ext_workers", ())] == 1
     assert found.get(("rest_ext_streams_open", streams), 0) == 0
+
+
+def test_requests_are_counted_at_the_next_sample_as_observe_would(directory):
+    metrics = m.Metrics(directory)
+    for seconds in (0.0005, 0.001, 0.003, 50.0):
+        metrics.request("/x", "GET", 200, seconds)
+    metrics.auth("salt-token", "ok")
+    assert not any(name == "rest_ext_http_requests_total" for name, _ in parsed(metrics))
+    metrics.sample()
+    metrics.sample()  # nothing twice
+    found = parsed(metrics)
+    route = (("method", "GET"), ("route", "/x"))
+    bucket = "rest_ext_http_request_duration_seconds_bucket"
+    assert found["rest_ext_http_requests_total", (*route[:1], *route[1:], ("status", "200"))] == 4
+    assert found[bucket, (("le", "0.001"), *route)] == 2  # le is inclusive
+    assert found[bucket, (("le", "0.0025"), *route)] == 2
+    assert found[bucket, (("le", "0.005"), *route)] == 3
+    assert found[bucket, (("le", "30.0"), *route)] == 3
+    assert found[bucket, (("le", "+Inf"), *route)] == 4
+    assert found["rest_ext_http_request_duration_seconds_count", route] == 4
+    assert found["rest_ext_http_request_duration_seconds_sum", route] == pytest.approx(50.0045)
+    auth = (("backend", "salt-token"), ("result", "ok"))
+    assert found["rest_ext_auth_results_total", auth] == 1
 
 
 def test_stream_gauge_is_decremented_once(directory):

@@ -6,10 +6,11 @@ mode 0700, emptied by the process that starts the workers), and a scrape, served
 worker, sums every worker's files. A dead worker's live gauges are removed
 (:func:`mark_process_dead`). With one process the same code path runs.
 
-Hot paths keep plain integer tallies (the bus, the token cache, the executors);
+Hot paths keep plain integer tallies (the bus, the token cache, the executors, and
+the per-request counts: requests, latencies, authentication results);
 :meth:`Metrics.sample` moves what changed into the metrics once a second and before
-each scrape. Per-request figures (requests, authentication, chunks, jobs, streams)
-are recorded as they happen. prometheus-client chooses the value class of every
+each scrape: a memory-mapped write costs 2-5 µs, a request would pay 4 of them. The
+rarer figures (chunks, jobs, throttled logins, streams) are recorded as they happen. prometheus-client chooses the value class of every
 metric from a module global (``prometheus_client.values.ValueClass``) and the files'
 directory from ``PROMETHEUS_MULTIPROC_DIR``: both are set here, before any metric is
 created; they are the only process-wide state.
@@ -17,6 +18,9 @@ created; they are the only process-wide state.
 
 from __future__ import annotations
 
+import bisect
+import collections
+import math
 import os
 import shutil
 import tempfile
@@ -30,6 +34,7 @@ from prometheus_client.exposition import generate_latest
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 PREFIX = "rest_ext_"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+_BOUNDS = (*LATENCY_BUCKETS, math.inf)  # the histogram's buckets, +Inf last
 #: the classic text format (what generate_latest writes for names like ours)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 SAMPLE_INTERVAL = 1.0
@@ -93,6 +98,9 @@ class Metrics(NullMetrics):
         self.directory = directory
         self._tallies: dict[str, tuple[Callable[[], float], Callable[[float], None]]] = {}
         self._last: dict[str, float] = {}
+        # (metric attribute, label values) -> count; (route, method) -> [per bucket..., sum]
+        self._counts: collections.Counter[tuple[str, tuple[str, ...]]] = collections.Counter()
+        self._latencies: dict[tuple[str, str], list[float]] = {}
         self._sampler: tornado.ioloop.PeriodicCallback | None = None
         self._define()
 
@@ -130,11 +138,15 @@ class Metrics(NullMetrics):
 
     # -- recorded as they happen -----------------------------------------------------
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route, method).observe(seconds)
+        self._counts["requests", (route, method, str(status))] += 1
+        slots = self._latencies.get((route, method))
+        if slots is None:
+            slots = self._latencies[route, method] = [0.0] * (len(_BOUNDS) + 1)
+        slots[bisect.bisect_left(_BOUNDS, seconds)] += 1
+        slots[-1] += seconds
 
     def auth(self, backend: str, result: str) -> None:
-        self.auths.labels(backend, result).inc()
+        self._counts["auths", (backend, result)] += 1
 
     def login_throttled(self) -> None:
         self.throttled.inc()
@@ -172,8 +184,24 @@ class Metrics(NullMetrics):
             return child.set
         return child.inc
 
+    def _flush(self) -> None:
+        counts, self._counts = self._counts, collections.Counter()
+        for (attr, labels), count in counts.items():
+            getattr(self, attr).labels(*labels).inc(count)
+        latencies, self._latencies = self._latencies, {}
+        for key, slots in latencies.items():
+            # Histogram.observe() per request, in one go: its per-bucket values (not
+            # cumulative) and sum (prometheus-client's own attributes; a unit test
+            # checks the result matches observe()).
+            child = self.latency.labels(*key)
+            for bucket, count in zip(child._buckets, slots[:-1], strict=True):
+                if count:
+                    bucket.inc(count)
+            child._sum.inc(slots[-1])
+
     def sample(self) -> None:
         """Move the tallies' changes into the metrics (gauges: their current value)."""
+        self._flush()
         for name, (read, sink) in self._tallies.items():
             value = read()
             if SAMPLED[name][0] == "gauge":
