@@ -10,10 +10,13 @@ Hot paths keep plain integer tallies (the bus, the token cache, the executors, a
 the per-request counts: requests, latencies, authentication results);
 :meth:`Metrics.sample` moves what changed into the metrics once a second and before
 each scrape: a memory-mapped write costs 2-5 µs, a request would pay 4 of them. The
-rarer figures (chunks, jobs, throttled logins, streams) are recorded as they happen. prometheus-client chooses the value class of every
-metric from a module global (``prometheus_client.values.ValueClass``) and the files'
-directory from ``PROMETHEUS_MULTIPROC_DIR``: both are set here, before any metric is
-created; they are the only process-wide state.
+rarer figures (chunks, jobs, throttled logins, streams) are recorded as they happen.
+
+prometheus-client chooses the value class of every metric from a module global
+(``prometheus_client.values.ValueClass``) and the files' directory from
+``PROMETHEUS_MULTIPROC_DIR``: both are set here, before any metric is created; they
+are the only process-wide state. A worker killed (SIGKILL) loses at most its last
+second of buffered counts.
 """
 
 from __future__ import annotations
@@ -194,9 +197,9 @@ class Metrics(NullMetrics):
             # cumulative) and sum (prometheus-client's own attributes; a unit test
             # checks the result matches observe()).
             child = self.latency.labels(*key)
-            for bucket, count in zip(child._buckets, slots[:-1], strict=True):
-                if count:
-                    bucket.inc(count)
+            for bucket, observed in zip(child._buckets, slots[:-1], strict=True):
+                if observed:
+                    bucket.inc(observed)
             child._sum.inc(slots[-1])
 
     def sample(self) -> None:
