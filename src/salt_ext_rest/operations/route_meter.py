@@ -4,12 +4,12 @@ The ``route`` label is the route's pattern from the table (relative to
 ``root_prefix``), never the raw path, so the label set stays bounded. Tornado hands
 :meth:`~salt_ext_rest.http.application.RestApplication.get_handler_delegate` the
 matched rule's own ``kwargs`` dict: each route gets a dict of its own, and the dict's
-identity names the route.
+identity names the route. The label rides on the request object until the request
+is logged (an attribute: cheaper than a weak mapping, gone with the request).
 """
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import tornado.httputil
@@ -28,7 +28,6 @@ class RouteMeter:
     def __init__(self, metrics: NullMetrics) -> None:
         self.metrics = metrics
         self._labels: dict[int, str] = {}
-        self._routes: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
     def label(self, routes: list[Route]) -> list[Route]:
         """``routes`` with a kwargs dict of their own each, remembered under their pattern."""
@@ -49,12 +48,13 @@ class RouteMeter:
 
     def begin(self, request: tornado.httputil.HTTPServerRequest, kwargs: Any) -> None:
         if self.metrics.enabled:
-            self._routes[request] = self._labels.get(id(kwargs), OTHER)
+            request.rest_ext_route = self._labels.get(id(kwargs), OTHER)  # type: ignore[attr-defined]
 
     def end(self, handler: tornado.web.RequestHandler) -> None:
-        route = self._routes.pop(handler.request, None)
+        request = handler.request
+        route = getattr(request, "rest_ext_route", None)
         if route is None:
             return
-        request = handler.request
+        request.rest_ext_route = None  # type: ignore[attr-defined]
         method = request.method if request.method in METHODS else "other"
         self.metrics.request(route, str(method), handler.get_status(), request.request_time())
