@@ -203,6 +203,11 @@ def _check_paths(conf: RestConfig) -> None:
             f"'webhook_url': {conf.webhook_url!r} overlaps rest_ext's own URLs; "
             "give the webhook a prefix of its own, such as /hook"
         )
+    mine = conf.metrics_path.strip("/").split("/")[0]
+    if conf.metrics and (not mine or mine in OWN_PATHS or mine in taken or mine == first):
+        raise ConfigError(
+            f"'metrics_path': {conf.metrics_path!r} overlaps another of rest_ext's URLs"
+        )
 
 
 def load_config(opts: dict[str, Any]) -> RestConfig:

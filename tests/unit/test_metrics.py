@@ -164,6 +164,9 @@ def test_peer_allowed(peer, allowed):
         ({"metrics_access": "addresses", "metrics_allow": ["10.0.0.0/33"]}, "metrics_allow"),
         ({"metrics_access": "everyone"}, "metrics_access"),
         ({"metrics_path": "metrics"}, "metrics_path"),
+        ({"metrics_path": "/stats"}, "metrics_path"),
+        ({"metrics_path": "/hook/metrics"}, "metrics_path"),
+        ({"metrics_path": "/"}, "metrics_path"),
     ],
 )
 def test_bad_metrics_config_names_the_key(block, fragment):
