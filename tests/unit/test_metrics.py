@@ -1,6 +1,7 @@
 """The metrics' own parts: multiprocess summing, dead workers, tallies, access, config."""
 
 import asyncio
+import contextlib
 import os
 import time
 
@@ -189,3 +190,61 @@ def test_bus_event_is_offered_to_a_subscription_once_queued():
     assert sub.offer(BusEvent("1", "t", {})) is True
     sub.close("bye")
     assert sub.offer(BusEvent("2", "t", {})) is False
+
+
+def test_bus_reconnects_are_counted_not_the_first_connect():
+    async def scenario():
+        bus = EventBus({})
+        await bus._on_connect(True)
+        await bus._on_disconnect()
+        await bus._on_connect(True)
+        return bus
+
+    assert asyncio.run(scenario()).reconnects == 1
+
+
+def test_counted_authenticator_results(directory):
+    from salt_ext_rest.auth.identity import Credentials
+    from salt_ext_rest.auth.throttle import LoginThrottled
+    from salt_ext_rest.errors import Forbidden
+    from salt_ext_rest.operations.instrument import CountedAuthenticator
+
+    class Backend:
+        name = "salt-eauth"
+        throttle = "kept"
+
+        def __init__(self, outcome):
+            self.outcome = outcome
+
+        async def authenticate(self, credentials):
+            if isinstance(self.outcome, Exception):
+                raise self.outcome
+            return self.outcome
+
+    metrics = m.Metrics(directory)
+    eauth = Credentials(username="u", password="p", eauth="auto")
+    token_only = Credentials(token="a" * 64)
+
+    async def scenario():
+        for outcome, creds in [
+            (object(), eauth),
+            (None, eauth),  # its kind of credentials, refused
+            (None, token_only),  # not its kind: not counted
+            (LoginThrottled("slow down", 3), eauth),
+            (Forbidden("empty ACL"), eauth),
+        ]:
+            backend = CountedAuthenticator(Backend(outcome), metrics)
+            assert backend.throttle == "kept" and backend.name == "salt-eauth"
+            with contextlib.suppress(Exception):
+                await backend.authenticate(creds)
+
+    asyncio.run(scenario())
+    metrics.sample()
+    found = parsed(metrics)
+    results = {
+        dict(labels)["result"]: count
+        for (name, labels), count in found.items()
+        if name == "rest_ext_auth_results_total"
+    }
+    assert results == {"ok": 1, "rejected": 1, "throttled": 1, "forbidden": 1}
+    assert found["rest_ext_logins_throttled_total", ()] == 1
