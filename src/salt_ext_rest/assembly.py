@@ -23,6 +23,7 @@ from salt_ext_rest.events.shared_history import attach_shared_history
 from salt_ext_rest.lowstate.validation import LowstateValidator
 from salt_ext_rest.operations.audit import Audit
 from salt_ext_rest.operations.audit_sink import open_sink
+from salt_ext_rest.operations.instrument import instrument, make_metrics
 from salt_ext_rest.plugins.manager import make_plugin_manager
 from salt_ext_rest.shared.select import make_link, make_shared_state
 from salt_ext_rest.shared.worker import WorkerShare
@@ -55,6 +56,7 @@ def build_context(
         ),
         shared=WorkerShare(make_shared_state(opts, config, link)),
         audit=Audit(open_sink(config), redactor),
+        metrics=make_metrics(opts, config),
     )
     if link is not None:
         attach_shared_history(context.bus, link, config.event_history_size)
@@ -73,6 +75,7 @@ def build_context(
     if config.event_visibility not in context.visibility:
         known = ", ".join(sorted(context.visibility))
         raise ConfigError(f"'event_visibility': unknown policy; available: {known}")
+    instrument(context)
     return context
 
 
@@ -94,6 +97,7 @@ def start_streams(context: ApiContext) -> None:
     context.bus.start()
     context.shared.start()
     context.audit.start()
+    context.metrics.start()
     for formatter in context.formatters.values():
         start = getattr(formatter, "start", None)
         if callable(start):
@@ -108,3 +112,4 @@ async def stop_streams(context: ApiContext) -> None:
             await stop()
     await context.bus.stop()
     await context.shared.stop()
+    context.metrics.stop()

@@ -93,6 +93,11 @@ class RestConfig:
     probe_timeout: float = 2.0
     log_probes: bool = False
     plugins: dict[str, Any] = field(default_factory=dict)
+    # Prometheus /metrics (docs/metrics.rst): who may scrape, from where
+    metrics: bool = True
+    metrics_path: str = "/metrics"
+    metrics_access: str = "token"  # token | open | addresses
+    metrics_allow: tuple[str, ...] = ()
 
     @property
     def tls(self) -> bool:
@@ -159,6 +164,8 @@ def _normalise(raw: dict[str, Any]) -> dict[str, Any]:
         values["trusted_proxies"] = tuple(values["trusted_proxies"])
     if values.get("audit_syslog") is False:
         values["audit_syslog"] = None
+    if "metrics_allow" in values:
+        values["metrics_allow"] = tuple(values["metrics_allow"])
     return values
 
 
@@ -189,13 +196,14 @@ OWN_PATHS = frozenset(
 
 
 def _check_proxies(conf: RestConfig) -> None:
-    for entry in conf.trusted_proxies:
-        try:
-            ipaddress.ip_network(entry.strip(), strict=False)
-        except ValueError:
-            raise ConfigError(
-                f"'trusted_proxies': {entry!r} is not an IP address or network"
-            ) from None
+    for key in ("trusted_proxies", "metrics_allow"):
+        for entry in getattr(conf, key):
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ConfigError(f"'{key}': {entry!r} is not an IP address or network") from None
+    if conf.metrics_access == "addresses" and not conf.metrics_allow:
+        raise ConfigError("'metrics_allow': list the addresses when metrics_access is addresses")
 
 
 def _check_paths(conf: RestConfig) -> None:
@@ -209,6 +217,11 @@ def _check_paths(conf: RestConfig) -> None:
         raise ConfigError(
             f"'webhook_url': {conf.webhook_url!r} overlaps rest_ext's own URLs; "
             "give the webhook a prefix of its own, such as /hook"
+        )
+    mine = conf.metrics_path.strip("/").split("/")[0]
+    if conf.metrics and (not mine or mine in OWN_PATHS or mine in taken or mine == first):
+        raise ConfigError(
+            f"'metrics_path': {conf.metrics_path!r} overlaps another of rest_ext's URLs"
         )
 
 

@@ -24,6 +24,7 @@ from salt_ext_rest.events.formatters import EventFormatter
 from salt_ext_rest.events.visibility import VisibilityPolicy
 from salt_ext_rest.lowstate.validation import LowstateValidator
 from salt_ext_rest.operations.audit import Audit
+from salt_ext_rest.operations.metrics import NullMetrics
 from salt_ext_rest.shared.memory import MemoryState
 from salt_ext_rest.shared.worker import WorkerShare
 
@@ -47,6 +48,7 @@ class ApiContext:
     formatters: dict[str, EventFormatter] = field(default_factory=dict)
     visibility: dict[str, VisibilityPolicy] = field(default_factory=dict)
     audit: Audit = field(default_factory=Audit.disabled)
+    metrics: NullMetrics = field(default_factory=NullMetrics)  # real ones: operations.metrics
 
     @property
     def enabled_clients(self) -> list[str]:

@@ -7,6 +7,7 @@ after the fork, so the kernel spreads connections over the workers.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import os
@@ -22,6 +23,7 @@ from salt_ext_rest import logfiles, logredact, workers
 from salt_ext_rest.assembly import build_context, start_streams, stop_streams
 from salt_ext_rest.config import RestConfig, inactive_keys, load_config
 from salt_ext_rest.http.app import make_app
+from salt_ext_rest.operations import metrics
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +64,9 @@ def serve(opts: dict[str, Any]) -> None:
     for key in inactive_keys(opts):
         log.warning("rest_ext: option %r is accepted but has no effect in this version", key)
     tls = ssl_context(config)
+    metrics_dir = _metrics_directory(opts, config)
     if config.num_processes > 1:
-        _serve_workers(opts, config, tls)
+        _serve_workers(opts, config, tls, metrics_dir)
         return
     sockets = _listen(config)
     if sockets is None:
@@ -82,7 +85,18 @@ def _listen(config: RestConfig, reuse_port: bool = False) -> list | None:
         return None
 
 
-def _serve_workers(opts: dict[str, Any], config: RestConfig, tls: Any) -> None:
+def _metrics_directory(opts: dict[str, Any], config: RestConfig) -> str | None:
+    """The deployment's metric files' directory, emptied, named for every worker."""
+    if not config.metrics:
+        return None
+    directory = metrics.prepare_directory(metrics.metrics_directory(opts, config.port))
+    os.environ[metrics.ENV] = directory
+    return directory
+
+
+def _serve_workers(
+    opts: dict[str, Any], config: RestConfig, tls: Any, metrics_dir: str | None = None
+) -> None:
     """``num_processes`` workers, each with its own ``SO_REUSEPORT`` socket.
 
     Workers forked onto one shared socket do not share the load: whichever worker's
@@ -99,7 +113,10 @@ def _serve_workers(opts: dict[str, Any], config: RestConfig, tls: Any) -> None:
         for sock in probe:
             sock.close()
     # With several workers, this process supervises them and returns once they stopped.
-    if workers.fork_workers(config.num_processes, 2 * SHUTDOWN_GRACE + 5) is None:
+    on_exit = None
+    if metrics_dir is not None:
+        on_exit = functools.partial(metrics.mark_process_dead, metrics_dir)
+    if workers.fork_workers(config.num_processes, 2 * SHUTDOWN_GRACE + 5, on_exit) is None:
         for sock in probe if shared else ():
             sock.close()
         return

@@ -22,6 +22,7 @@ import random
 import signal
 import sys
 import time
+from collections.abc import Callable
 from types import FrameType
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,11 @@ def worker_index() -> int | None:
 
 
 class Supervisor:
-    def __init__(self, count: int, grace: float) -> None:
+    def __init__(
+        self, count: int, grace: float, on_exit: Callable[[int], None] | None = None
+    ) -> None:
         self.count = count
+        self.on_exit = on_exit  # called with the pid of each worker that ended
         self.grace = grace
         self.children: dict[int, int] = {}
         self.stop_deadline: float | None = None
@@ -91,6 +95,9 @@ class Supervisor:
             self._wait_a_little()
             return
         index = self.children.pop(pid, None)
+        if index is not None and self.on_exit is not None:
+            with contextlib.suppress(Exception):
+                self.on_exit(pid)
         if index is None or self.stop_deadline is not None:
             return
         log.warning("rest_ext: worker %d (pid %d) ended (%s)", index, pid, _describe(status))
@@ -144,10 +151,13 @@ class _Worker(Exception):
     """Raised inside a freshly re-forked worker to leave the supervisor loop."""
 
 
-def fork_workers(count: int, grace: float) -> int | None:
+def fork_workers(
+    count: int, grace: float, on_exit: Callable[[int], None] | None = None
+) -> int | None:
     """Fork ``count`` workers. Returns the worker index in a worker, ``None`` in the
-    supervisor after all workers have stopped (the caller then returns)."""
-    supervisor = Supervisor(count, grace)
+    supervisor after all workers have stopped (the caller then returns). ``on_exit(pid)``
+    runs in the supervisor for each worker that ended."""
+    supervisor = Supervisor(count, grace, on_exit)
     try:
         return supervisor.run()
     except _Worker:

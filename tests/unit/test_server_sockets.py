@@ -19,7 +19,7 @@ def served(monkeypatch):
         got["sockets"] = sockets
 
     monkeypatch.setattr(server, "_serve", fake_serve)
-    monkeypatch.setattr(server.workers, "fork_workers", lambda count, grace: 0)  # a worker
+    monkeypatch.setattr(server.workers, "fork_workers", lambda *args: 0)  # a worker
     yield got
     for sock in got.get("sockets", []):
         sock.close()

@@ -35,12 +35,15 @@ class TokenCache:
         self._data: dict[str, tuple[float, TokenData]] = {}  # token -> (valid until, data)
         self._lookups: dict[str, asyncio.Future[TokenData]] = {}
         self._digests: dict[str, str] = {}  # digest -> token, for what is cached or read
+        self.hits = self.misses = 0  # for /metrics
 
     async def get(self, token: str) -> TokenData:
         """The token's data (``{}`` when unknown), from the cache or one shared read."""
         hit = self._data.get(token)
         if hit and hit[0] > time.monotonic() and hit[1].get("expire", 0) > time.time():
+            self.hits += 1
             return hit[1]
+        self.misses += 1
         lookup = self._lookups.get(token)
         if lookup is None:
             lookup = asyncio.ensure_future(self.fetch(token))

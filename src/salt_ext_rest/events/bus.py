@@ -92,6 +92,8 @@ class EventBus:
         self.subscriptions: set[Subscription] = set()
         self.waiting: dict[Subscription, Waiting] = {}
         self.received = 0
+        # tallies for /metrics (plain ints on the hot path; sampled once a second)
+        self.queued = self.undecodable = self.slow_dropped = self.cut = self.reconnects = 0
         self.last_delivered: str | None = None
         self.connected = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -145,6 +147,7 @@ class EventBus:
     async def _on_connect(self, _connected: bool) -> None:
         if self._ever_connected:
             log.warning("rest_ext: reconnected to the master event bus")
+            self.reconnects += 1
             for handler in self._on_reconnect:
                 handler()
             self.notice("reconnected", {"reason": "event bus reconnected", "missed": True})
@@ -163,6 +166,7 @@ class EventBus:
             tag, data = unpack(raw)
         except Exception:  # a malformed event must never stop the bus
             log.warning("rest_ext: dropped an event that could not be decoded")
+            self.undecodable += 1
             return
         if isinstance(tag, str) and tag.startswith(INTERNAL_PREFIX):
             self._dispatch_internal(tag[len(INTERNAL_PREFIX) :], data)
@@ -192,9 +196,7 @@ class EventBus:
             self.last_delivered = event.id
             if self.waiting:
                 self._feed_waiting(event)
-        for sub in targets:
-            if sub not in skip:
-                sub.offer(event)
+        self.queued += sum(1 for sub in targets if sub not in skip and sub.offer(event))
 
     def _dispatch_internal(self, kind: str, data: Any) -> None:
         for handler in self._internal.get(kind, ()):
@@ -215,7 +217,7 @@ class EventBus:
         self, identity: Identity | None, matcher: Matcher, last_id: str | None = None
     ) -> Subscription:
         """A new subscription, first fed what it missed after ``last_id`` (if resumable)."""
-        sub = Subscription(identity, matcher, self.queue_size)
+        sub = Subscription(identity, matcher, self.queue_size, self._cut)
         if not last_id:
             self.subscriptions.add(sub)
         elif self.shared is not None and self.shared.active:
@@ -223,6 +225,11 @@ class EventBus:
         else:
             self.resume_local(sub, last_id)
         return sub
+
+    def _cut(self, dropped: int) -> None:
+        """A subscriber too slow was closed; ``dropped`` events it will never get."""
+        self.cut += 1
+        self.slow_dropped += dropped
 
     def everyone(self) -> tuple[Subscription, ...]:
         """Every subscription: live, waiting for a resume id, replaying a shared history."""

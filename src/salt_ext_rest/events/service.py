@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -19,6 +19,7 @@ from salt_ext_rest.services import Services
 
 if TYPE_CHECKING:
     from salt_ext_rest.events.bus import EventBus
+    from salt_ext_rest.operations.metrics import NullMetrics
 
 CLOSE_POLICY = 1008
 
@@ -35,6 +36,9 @@ class StreamContext(Services, Protocol):
     @property
     def formatters(self) -> Mapping[str, EventFormatter]: ...
 
+    @property
+    def metrics(self) -> NullMetrics: ...
+
 
 @dataclass
 class Stream:
@@ -44,8 +48,11 @@ class Stream:
     subscription: Subscription
     formatter: EventFormatter
     guard: asyncio.Task | None = field(default=None, repr=False)
+    ended: Callable[[], None] | None = field(default=None, repr=False)  # /metrics
 
     def close(self) -> None:
+        if self.ended is not None:
+            self.ended()
         if self.guard is not None:
             self.guard.cancel()
         self.subscription.close("client closed the stream")
@@ -69,7 +76,21 @@ async def open_stream(
     transport: str = "websocket",
 ) -> Stream:
     """A stream of the bus for ``identity``, or the stream of a stateful formatter
-    (one with ``open_stream``, such as the formatted view), which serves its own."""
+    (one with ``open_stream``, such as the formatted view), which serves its own;
+    counted open until it is closed."""
+    stream = await _open(context, identity, event_filter, formatter, last_id, transport)
+    stream.ended = context.metrics.stream_opened(transport, formatter.name)
+    return stream
+
+
+async def _open(
+    context: StreamContext,
+    identity: Identity,
+    event_filter: EventFilter,
+    formatter: EventFormatter,
+    last_id: str | None,
+    transport: str,
+) -> Stream:
     serve = getattr(formatter, "open_stream", None)
     if serve is not None:
         stream: Stream = await serve(identity, event_filter, transport)

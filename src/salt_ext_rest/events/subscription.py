@@ -33,8 +33,15 @@ CLOSE_TRY_AGAIN = 1013
 
 
 class Subscription:
-    def __init__(self, identity: Identity | None, matcher: Matcher, maxsize: int) -> None:
+    def __init__(
+        self,
+        identity: Identity | None,
+        matcher: Matcher,
+        maxsize: int,
+        on_cut: Callable[[int], None] | None = None,
+    ) -> None:
         self.identity = identity
+        self.on_cut = on_cut  # told how many events a slow subscriber lost when cut
         self.matcher = matcher
         self.maxsize = maxsize
         self._queue: deque[BusEvent] = deque()
@@ -47,17 +54,20 @@ class Subscription:
         self._idle_after: float | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
 
-    def offer(self, event: BusEvent) -> None:
-        """Called by the bus for every event; never blocks."""
+    def offer(self, event: BusEvent) -> bool:
+        """Called by the bus for every event; never blocks. ``True`` when queued."""
         if self.closed is not None:
-            return
+            return False
         if not event.notice and not self.matcher(event):
-            return
+            return False
         if len(self._queue) >= self.maxsize and not event.notice:
             self.close(SLOW.format(self.maxsize), CLOSE_TRY_AGAIN)
-            return
+            if self.on_cut is not None:
+                self.on_cut(len(self._queue) + 1)
+            return False
         self._queue.append(event)
         self._wake()
+        return True
 
     def close(self, reason: str, code: int = 1000) -> None:
         if self.closed is None:

@@ -25,8 +25,8 @@ class ViewSubscription(Subscription):
     """A stream of view messages. It sits in the bus's subscriptions (so logout and
     shutdown close it) but takes nothing from the bus: the view :meth:`push`-es."""
 
-    def offer(self, event: BusEvent) -> None:
-        return None
+    def offer(self, event: BusEvent) -> bool:
+        return False
 
     def push(self, event: BusEvent) -> None:
         Subscription.offer(self, event)

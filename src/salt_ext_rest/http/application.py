@@ -17,6 +17,7 @@ from salt_ext_rest.context import ApiContext
 from salt_ext_rest.http import static
 from salt_ext_rest.http.stats import ServerStats
 from salt_ext_rest.http.stream_slots import StreamSlots
+from salt_ext_rest.operations.route_meter import RouteMeter
 
 Route = tuple[Any, ...]
 
@@ -40,6 +41,11 @@ class RestApplication(tornado.web.Application):
         self.stream_slots = StreamSlots(context.config.max_streams_per_token, context.shared)
         context.shared.counters = self.stats.counters
         self.root_prefix = context.config.root_prefix.rstrip("/")
+        # /metrics: requests by route pattern (each route's kwargs name it)
+        self.meter = RouteMeter(context.metrics)
+        routes = self.meter.label(routes)
+        if "default_handler_args" in settings:
+            settings["default_handler_args"] = self.meter.fallback(settings["default_handler_args"])
         super().__init__(_prefixed(routes, context.config.root_prefix), **settings)
 
     def get_handler_delegate(
@@ -50,6 +56,7 @@ class RestApplication(tornado.web.Application):
         path_args: list[bytes] | None = None,
         path_kwargs: dict[str, bytes] | None = None,
     ) -> Any:
+        self.meter.begin(request, target_kwargs)
         path, prefix = request.path or "/", self.root_prefix
         if not prefix or path == prefix or path.startswith(prefix + "/"):
             path = path[len(prefix) :] or "/"
@@ -66,4 +73,5 @@ class RestApplication(tornado.web.Application):
 
     def log_request(self, handler: tornado.web.RequestHandler) -> None:
         self.stats.end(handler)
+        self.meter.end(handler)
         super().log_request(handler)

@@ -92,20 +92,33 @@ async def _authorize(context: ApiContext, identity: Identity, chunk: dict[str, A
 
 
 async def _run_chunk(context: ApiContext, identity: Identity, chunk: dict[str, Any]) -> list[Any]:
-    """Run one chunk; audited as allowed (with its jid) or as Salt's refusal or error."""
+    """Run one chunk; audited as allowed (with its jid) or as Salt's refusal or error,
+    and counted (chunks by client and outcome, jobs published)."""
     try:
         result = await _salt_run(context, identity, chunk)
     except Exception as exc:
         context.audit.chunk(identity, chunk, exc)
         raise
-    context.audit.chunk(identity, chunk, jid=job_id(chunk["client"], result))
+    client, jid = str(chunk["client"]), job_id(chunk["client"], result)
+    context.audit.chunk(identity, chunk, jid=jid)
+    context.metrics.chunk(client, "ok")
+    if jid and client in JOB_CLIENTS:
+        context.metrics.job_published(client)
     if isinstance(result, JobReturns):
         return [dict(result)]
     return list(result) if isinstance(result, Many) else [result]
 
 
+#: clients that publish a job to minions
+JOB_CLIENTS = frozenset(
+    {"local", "local_async", "local_subset", "local_batch", "runner_async", "wheel_async"}
+)
+
+
 async def _salt_run(context: ApiContext, identity: Identity, chunk: dict[str, Any]) -> Any:
+    client, metrics = str(chunk.get("client")), context.metrics
     if not await context.gateway.master_reachable():
+        metrics.chunk(client, "unavailable")
         raise ServiceUnavailable("The Salt master is not available")
     # Salt sees only the token: passwords never travel in a publish, where minions
     # and event bus listeners could read them.
@@ -114,6 +127,7 @@ async def _salt_run(context: ApiContext, identity: Identity, chunk: dict[str, An
         return await context.gateway.call(context.dispatcher.run, low)
     except Exception as exc:
         refused = refused_after_login(exc, identity.name)
+        metrics.chunk(client, "error" if refused is None else "refused")
         if refused is None:
             raise
         raise refused from None

@@ -7,10 +7,12 @@ mounts them); every handler gets the context as its ``context`` argument. Plugin
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.http import handlers, resources, static
+from salt_ext_rest.http.metrics_handler import MetricsHandler
 from salt_ext_rest.http.sse import EventsHandler
 from salt_ext_rest.http.stats import StatsHandler
 from salt_ext_rest.http.stream_protocol import StreamSocket
@@ -26,6 +28,7 @@ def routes(context: ApiContext) -> list[Route]:
     the probes, the static app, then what plugins add."""
     table = [*core_routes(context), *event_routes(context), *resource_routes(context)]
     table += probe_routes(context)  # /healthz, /readyz
+    table += metrics_routes(context)
     table += static.static_routes(context.config)
     for extra in context.pm.hook.rest_routes(context=context):
         table.extend(extra)
@@ -41,6 +44,14 @@ def core_routes(context: ApiContext) -> list[Route]:
         (r"/token/?", handlers.TokenHandler, kwargs),
         (r"/run/?", handlers.RunHandler, kwargs),
     ]
+
+
+def metrics_routes(context: ApiContext) -> list[Route]:
+    """``GET <metrics_path>``: Prometheus metrics (unless ``metrics: false``)."""
+    if not context.config.metrics:
+        return []
+    path = re.escape(context.config.metrics_path.rstrip("/"))
+    return [(rf"{path}/?", MetricsHandler, {"context": context})]
 
 
 def event_routes(context: ApiContext) -> list[Route]:
