@@ -30,12 +30,10 @@ from salt_ext_rest.events.subscription import Matcher, Subscription
 log = logging.getLogger(__name__)
 
 NOTICE_PREFIX = "salt/netapi/rest_ext/stream/"
-#: events rest_ext fires for its own workers (revocation notices): handed to the
-#: callbacks registered with :meth:`EventBus.on_internal`, never to a stream
+#: rest_ext's events for its own workers (revocations): to on_internal callbacks, never streams
 INTERNAL_PREFIX = "salt/netapi/rest_ext/internal/"
 InternalHandler = Callable[[dict[str, Any]], None]
-# C0 controls, DEL and C1 controls: line breaks and NUL would let a tag forge SSE
-# frames (a ``/hook`` path or a minion's ``event.send`` chooses the tag).
+# C0/C1 controls and DEL: a tag (chosen by a /hook path or event.send) could forge SSE frames
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 UNKNOWN = (
     "resume id is not in the event history (too old, from another host without a shared "
@@ -92,7 +90,6 @@ class EventBus:
         self.subscriptions: set[Subscription] = set()
         self.waiting: dict[Subscription, Waiting] = {}
         self.received = 0
-        # tallies for /metrics (plain ints on the hot path; sampled once a second)
         self.queued = self.undecodable = self.slow_dropped = self.cut = self.reconnects = 0
         self.last_delivered: str | None = None
         self.connected = asyncio.Event()
