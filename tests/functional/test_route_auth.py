@@ -27,6 +27,7 @@ from salt_ext_rest.testing.gateway import StandInGateway
 PUBLIC = {
     ("GET", "/"): "the API's landing page: names the clients, runs nothing",
     ("GET", "/login"): "tells a client how to log in",
+    ("GET", "/openapi\\.json"): "the API's description (OpenAPI): no secret in it",
     ("GET", "/stream"): "the stream protocol authenticates in its first message",
     ("GET", "/app(?:/.*)?"): "the single-page app: a static file",
     ("HEAD", "/app(?:/.*)?"): "the single-page app: a static file",
