@@ -147,7 +147,7 @@ BUILTIN: dict[type, dict[str, Any]] = {
             None,
             body={"type": "object", "required": ["mid"], "properties": {"mid": {"type": "string"}}},
             auth=False,
-            errors=(401, 409, 429, *SALT),
+            errors=(401, 403, 409, 429, *SALT),
             responses={
                 "200": response(
                     {"type": "string", "format": "binary"}, "the key pair", (resources.TAR,)

@@ -13,12 +13,15 @@ regexes, one JSON Schema validator per response schema, built when first needed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import jsonschema
+import requests
 import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -123,3 +126,29 @@ class ResponseChecker:
         if error is None:
             return []
         return [f"{where}: body does not match {pointer}: {error.message[:300]}"]
+
+
+@contextlib.contextmanager
+def checking_requests(checker: ResponseChecker, base_url: str) -> Iterator[list[str]]:
+    """While in the block, every response ``requests`` receives from ``base_url`` is
+    checked; the list yielded collects the problems. Streamed responses
+    (``stream=True``) are checked without their body, which is the caller's to read."""
+    problems: list[str] = []
+    original = requests.Session.send
+
+    def send(session: requests.Session, request: Any, **kwargs: Any) -> requests.Response:
+        response = original(session, request, **kwargs)
+        if str(request.url).startswith(base_url):
+            media = response.headers.get("Content-Type", "").split(";")[0].strip()
+            streamed = kwargs.get("stream") or request.method == "HEAD"
+            body = None if streamed else response.content
+            problems.extend(
+                checker.check(request.method, request.url, response.status_code, media, body)
+            )
+        return response
+
+    requests.Session.send = send  # type: ignore[method-assign]
+    try:
+        yield problems
+    finally:
+        requests.Session.send = original  # type: ignore[method-assign]
