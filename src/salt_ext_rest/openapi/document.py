@@ -34,6 +34,7 @@ SECURITY_SCHEMES = {
     "token": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"},
     "cookie": {"type": "apiKey", "in": "cookie", "name": "session_id"},
 }
+ERROR_REF = "#/components/responses/Error"
 PREFLIGHT = {
     "summary": "CORS preflight (cors_origin)",
     "security": [],
@@ -99,7 +100,10 @@ def _add_route(paths: dict[str, dict[str, Any]], pattern: str, handler: type) ->
             ]
         for method in METHODS:
             if method in spec:
-                item[method] = finish_operation(spec[method], issubclass(handler, ApiHandler))
+                op = finish_operation(spec[method], issubclass(handler, ApiHandler))
+                if template.params:  # a value the route's pattern refuses: no route, 404
+                    op["responses"].setdefault("404", {"$ref": f"{ERROR_REF}404"})
+                item[method] = op
         if issubclass(handler, ApiHandler) and spec:
             item.setdefault("options", copy.deepcopy(PREFLIGHT))
 
@@ -116,7 +120,7 @@ def finish_operation(declared: Mapping[str, Any], api: bool) -> dict[str, Any]:
         errors |= {401, 403}
     responses = op.setdefault("responses", {})
     for status in sorted(errors):
-        responses.setdefault(str(status), {"$ref": f"#/components/responses/Error{status}"})
+        responses.setdefault(str(status), {"$ref": f"{ERROR_REF}{status}"})
     return op
 
 
@@ -190,7 +194,7 @@ def lowstate_schemas(validator: LowstateValidator) -> dict[str, Any]:
 def error_responses(paths: Mapping[str, Any]) -> dict[str, Any]:
     """``Error<status>``, for every status the operations refer to: the JSON (or YAML)
     error body of :mod:`salt_ext_rest.errors`."""
-    prefix = "#/components/responses/Error"
+    prefix = ERROR_REF
     statuses = {
         int(answer["$ref"][len(prefix) :])
         for item in paths.values()
