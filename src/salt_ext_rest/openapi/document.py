@@ -83,36 +83,35 @@ def _add_route(paths: dict[str, dict[str, Any]], pattern: str, handler: type) ->
     if spec is None:
         log.warning("rest_ext: route %s (%s) has no OpenAPI description", pattern, handler)
     spec = spec or {}
+    api = issubclass(handler, ApiHandler)
+    operations = {m: finish_operation(spec[m], api) for m in METHODS if m in spec}
+    if api and spec:
+        operations.setdefault("options", copy.deepcopy(PREFLIGHT))
     path_schemas = spec.get("path", {})
     for template in pathmod.templates(pattern, list(path_schemas)):
         item = paths.setdefault(template.path, {})
         if not spec:
             item["x-undocumented"] = True
         if template.params:
-            item["parameters"] = [
-                {
-                    "name": name,
-                    "in": "path",
-                    "required": True,
-                    "schema": path_schemas.get(name, {"type": "string"}),
-                }
-                for name in template.params
-            ]
-        for method in METHODS:
-            if method in spec:
-                op = finish_operation(spec[method], issubclass(handler, ApiHandler))
-                if template.params:  # a value the route's pattern refuses: no route, 404
-                    op["responses"].setdefault("404", {"$ref": f"{ERROR_REF}404"})
-                item[method] = op
-        if issubclass(handler, ApiHandler) and spec:
-            item.setdefault("options", copy.deepcopy(PREFLIGHT))
+            item["parameters"] = [_path_parameter(name, path_schemas) for name in template.params]
+        for method, op in operations.items():
+            op = copy.deepcopy(op)
+            if template.params:  # a value the route's pattern refuses: no route, 404
+                op["responses"].setdefault("404", {"$ref": f"{ERROR_REF}404"})
+            item.setdefault(method, op)
+
+
+def _path_parameter(name: str, schemas: Mapping[str, Any]) -> dict[str, Any]:
+    schema = schemas.get(name, {"type": "string"})
+    return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
 def finish_operation(declared: Mapping[str, Any], api: bool) -> dict[str, Any]:
     """The operation with the error statuses every such operation can answer."""
     op = copy.deepcopy(dict(declared))
     errors = set(op.pop("x-errors", ()))
-    if api and not op.pop("x-plain", False):
+    plain = op.pop("x-plain", False)  # not an API handler's answer: no 406
+    if api and not plain:
         errors.add(406)
     if "requestBody" in op:
         errors |= {400, 413, 415}
