@@ -14,7 +14,6 @@ policy are offered whether or not the master config enables the plugin::
 
 import fnmatch
 
-from salt_ext_rest.openapi.describe import operation
 from salt_ext_rest.plugins import (
     ApiHandler,
     Credentials,
@@ -22,6 +21,7 @@ from salt_ext_rest.plugins import (
     Identity,
     RestError,
     hookimpl,
+    operation,
 )
 
 #: ``eauth`` value of credentials the API-key authenticator handles.
