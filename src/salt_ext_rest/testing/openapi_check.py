@@ -147,7 +147,7 @@ def checking_requests(checker: ResponseChecker, base_url: str) -> Iterator[list[
             )
         return response
 
-    requests.Session.send = send  # type: ignore[method-assign]
+    requests.Session.send = send  # type: ignore[method-assign,assignment]
     try:
         yield problems
     finally:
