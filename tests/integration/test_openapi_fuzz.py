@@ -16,6 +16,7 @@ Found so far (each fixed, with its own test): a ``timeout`` of 0 on a publishing
 answered 503 ("the master did not answer"): now 400 (test_openapi_document.py).
 """
 
+import os
 import time
 
 import hypothesis
@@ -27,8 +28,6 @@ from schemathesis.core.failures import FailureGroup
 
 from salt_ext_rest.testing.openapi_check import ResponseChecker
 
-pytestmark = [pytest.mark.timeout(600)]
-
 FUZZ_USER = "fuzzer"
 #: nothing here changes a minion or the master
 FUZZ_ACL = [
@@ -39,7 +38,9 @@ FUZZ_ACL = [
     {"@runner": ["jobs.list_jobs", "jobs.lookup_jid", "jobs.list_job"]},
     {"@wheel": ["key.list_all", "key.finger"]},
 ]
-EXAMPLES = 30
+#: examples per operation (valid and invalid); more with SALT_EXT_REST_FUZZ_EXAMPLES=200
+EXAMPLES = int(os.environ.get("SALT_EXT_REST_FUZZ_EXAMPLES", "30"))
+pytestmark = [pytest.mark.timeout(600 + EXAMPLES * 20)]
 NEGATIVE = GenerationMode.NEGATIVE
 SKIPPED = {("GET", "/events")}
 CHECKS = [

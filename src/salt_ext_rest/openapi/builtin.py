@@ -1,6 +1,14 @@
 """The operations of the built-in handlers, declared as a plugin's handler would
 declare them in its ``openapi`` class attribute (kept here, beside each other,
-so the handler modules stay short). See :mod:`salt_ext_rest.openapi.describe`."""
+so the handler modules stay short). See :mod:`salt_ext_rest.openapi.describe`.
+
+A new built-in route: an entry here (or an ``openapi`` attribute on its handler) and
+its response schema as ``schemas/responses/<name>.json``, e.g.::
+
+    HealthzHandler: {"get": operation("Liveness", schema("healthz"), auth=False)},
+
+The unit and functional tests fail while a routed handler has no description.
+"""
 
 from __future__ import annotations
 
