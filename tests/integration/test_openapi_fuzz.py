@@ -49,6 +49,8 @@ CHECKS = [
     checks.content_type_conformance,
     checks.response_headers_conformance,
     checks.response_schema_conformance,
+    checks.unsupported_method,
+    checks.ignored_auth,
 ]
 
 
