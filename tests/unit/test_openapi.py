@@ -155,3 +155,23 @@ def test_only_configured_routes_and_clients(tmp_path):
     assert document["servers"] == [{"url": "/api"}]
     lowstate = document["components"]["schemas"]
     assert "lowstate.local" in lowstate and "lowstate.runner" not in lowstate
+
+
+def test_the_docs_reference_renders_every_operation():
+    docs_ext = pathlib.Path(__file__).resolve().parents[2] / "docs" / "_ext"
+    sys.path.insert(0, str(docs_ext))
+    try:
+        from openapi_reference import render
+    finally:
+        sys.path.remove(str(docs_ext))
+    from salt_ext_rest.openapi.reference import reference_document
+
+    document = reference_document()
+    validate(document)
+    text = "\n".join(render(document))
+    for path, item in document["paths"].items():
+        for method in ("get", "post"):
+            if method in item:
+                assert f"{method.upper()} {path}\n" in text
+    for name in document["components"]["schemas"]:
+        assert f".. _openapi-schema-{name.replace('.', '-')}:" in text

@@ -36,7 +36,12 @@ JID = {"jid": {"type": "string", "pattern": f"^{resources.JID_PATTERN}$"}}
 SSE = {"text/event-stream": {"schema": {"type": "string"}}}
 
 
-def _upgrade(summary: str, description: str, params: list[dict[str, Any]] | None = None):
+def _upgrade(
+    summary: str,
+    description: str,
+    params: list[dict[str, Any]] | None = None,
+    auth: bool | str = True,
+) -> dict[str, Any]:
     """A WebSocket route: a GET answered with 101 (or a JSON refusal)."""
     return operation(
         summary,
@@ -44,6 +49,7 @@ def _upgrade(summary: str, description: str, params: list[dict[str, Any]] | None
         status=101,
         description=description,
         parameters=params,
+        auth=auth,
         errors=(400, 401, 403, 404, 426),
         responses={"101": {"description": "Switching Protocols (a WebSocket)"}},
     )
@@ -126,7 +132,11 @@ BUILTIN: dict[type, dict[str, Any]] = {
         ),
     },
     StreamSocket: {
-        "get": _upgrade("WebSocket: rest_ext's subscribe protocol", "JSON messages, see docs"),
+        "get": _upgrade(
+            "WebSocket: rest_ext's subscribe protocol",
+            "JSON messages; credentials in a header, the cookie or the first message",
+            auth="optional",
+        ),
     },
     resources.MinionsHandler: {
         "get": operation("Every minion's grains", schema("minions"), errors=RUN),
