@@ -2,16 +2,19 @@
 
 Build:  python -m sphinx -W -b html docs docs/_build/html   (or: nox -s docs)
 
-No extension here needs the network, and the docs do not import the package,
-so they build with only Sphinx installed.
+No extension here needs the network. The local extension ``openapi_reference``
+(docs/_ext) imports the package to render the HTTP API reference from the OpenAPI
+document it generates: build the docs where salt-ext-rest is installed.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent / "_ext"))
 
 
 def _project_version() -> str:
@@ -26,7 +29,7 @@ copyright = "salt-ext-rest developers"
 release = _project_version()
 version = ".".join(release.split(".")[:2])
 
-extensions: list[str] = []
+extensions: list[str] = ["openapi_reference"]
 templates_path: list[str] = []
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
 root_doc = "index"

@@ -29,6 +29,7 @@ PUBLIC = {
     ("GET", "/login"): "tells a client how to log in",
     ("GET", "/healthz"): "liveness probe: {status: ok}, asks nothing of Salt",
     ("GET", "/readyz"): "readiness probe: check names only; details need a token",
+    ("GET", "/openapi\\.json"): "the API's description (OpenAPI): no secret in it",
     ("GET", "/stream"): "the stream protocol authenticates in its first message",
     ("GET", "/app(?:/.*)?"): "the single-page app: a static file",
     ("HEAD", "/app(?:/.*)?"): "the single-page app: a static file",

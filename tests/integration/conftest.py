@@ -25,8 +25,10 @@ import subprocess
 import sys
 
 import pytest
+import requests
 
 from salt_ext_rest.testing import config as cfg
+from salt_ext_rest.testing.openapi_check import ResponseChecker, checking_requests
 from salt_ext_rest.testing.stack import minion_factory
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -190,6 +192,29 @@ def example_plugin_installed():
     _pip("install", "--no-deps", "--no-build-isolation", str(PLUGIN_DIR))
     yield
     _pip("uninstall", "-y", "rest-ext-example-plugin")
+
+
+@pytest.fixture(scope="session")
+def openapi_checker(salt_api, api_url):
+    """The session API's OpenAPI document, ready to check responses against."""
+    response = requests.get(f"{api_url}/openapi.json", timeout=60)
+    assert response.status_code == 200, response.text
+    return ResponseChecker(response.json())
+
+
+@pytest.fixture(autouse=True)
+def responses_match_openapi(request, netapi_module):
+    """Every response of the session's salt-api (rest_ext) a test receives through
+    ``requests`` must match ``GET /openapi.json``; the test fails otherwise. Tests that
+    do not use the session API are not touched."""
+    if netapi_module != "rest_ext" or "salt_api" not in request.fixturenames:
+        yield
+        return
+    checker = request.getfixturevalue("openapi_checker")
+    with checking_requests(checker, request.getfixturevalue("api_url")) as problems:
+        yield
+    if problems:
+        pytest.fail("responses not matching the OpenAPI document:\n" + "\n".join(problems[:20]))
 
 
 @pytest.fixture

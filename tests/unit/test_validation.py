@@ -21,7 +21,8 @@ VALID = [
     },
     {"client": "local_async", "tgt": "*", "fun": "test.ping", "full_return": True, "timeout": "5"},
     {"client": "local_batch", "tgt": "*", "fun": "test.ping", "batch": "50%"},
-    {"client": "local_subset", "tgt": "*", "fun": "test.ping", "sub": 1},
+    {"client": "local_subset", "tgt": "*", "fun": "test.ping", "sub": 1, "timeout": "0.5"},
+    {"client": "local", "tgt": "*", "fun": "test.ping", "timeout": 0.5},
     {"client": "runner", "fun": "jobs.lookup_jid", "jid": "123"},
     {"client": "runner_async", "fun": "manage.up"},
     {"client": "wheel", "fun": "key.list_all"},
@@ -40,6 +41,13 @@ def test_valid_chunks_pass(chunk):
     [
         ({"client": "local", "fun": "test.ping"}, "$[0]"),
         ({"client": "local", "tgt": "*", "fun": "test.ping", "timeout": "soon"}, "$[0].timeout"),
+        # Salt publishes within the timeout: 0 would fail as "the master did not answer"
+        ({"client": "local_async", "tgt": "*", "fun": "test.ping", "timeout": "0"}, "$[0].timeout"),
+        ({"client": "local", "tgt": "*", "fun": "test.ping", "timeout": 0}, "$[0].timeout"),
+        (
+            {"client": "local_subset", "tgt": "*", "fun": "test.ping", "sub": 1, "timeout": "0.0"},
+            "$[0].timeout",
+        ),
         ({"client": "local", "tgt": "", "fun": "test.ping"}, "$[0].tgt"),
         ({"client": "local", "tgt": "*", "fun": "not a function"}, "$[0].fun"),
         ({"client": "local", "tgt": "*", "fun": "test.ping", "arg": {"x": 1}}, "$[0].arg"),

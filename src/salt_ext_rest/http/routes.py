@@ -18,6 +18,7 @@ from salt_ext_rest.http.stats import StatsHandler
 from salt_ext_rest.http.stream_protocol import StreamSocket
 from salt_ext_rest.http.webhook import WebhookHandler
 from salt_ext_rest.http.websockets import CherrypyWsSocket, EventSocket
+from salt_ext_rest.openapi.handler import with_openapi
 from salt_ext_rest.operations.probes import probe_routes
 
 Route = tuple[str, type, dict[str, Any]]
@@ -25,14 +26,15 @@ Route = tuple[str, type, dict[str, Any]]
 
 def routes(context: ApiContext) -> list[Route]:
     """Lowstate and login, event streams, rest_cherrypy's resources, webhook, stats,
-    the probes, the static app, then what plugins add."""
+    the probes and metrics, the static app, then what plugins add; ``/openapi.json`` (first)
+    describes them all."""
     table = [*core_routes(context), *event_routes(context), *resource_routes(context)]
     table += probe_routes(context)  # /healthz, /readyz
     table += metrics_routes(context)
     table += static.static_routes(context.config)
     for extra in context.pm.hook.rest_routes(context=context):
         table.extend(extra)
-    return table
+    return with_openapi(context, table)
 
 
 def core_routes(context: ApiContext) -> list[Route]:

@@ -51,6 +51,8 @@ class LowstateValidator:
         for schemas in schema_sets:
             for client, schema in schemas.items():
                 combined.setdefault(client, []).append(schema)
+        #: the schemas contributed for each client (the OpenAPI document shows them)
+        self.schemas = combined
         registry = _registry()
         self._validators: dict[str, Validator] = {}
         for client, parts in combined.items():

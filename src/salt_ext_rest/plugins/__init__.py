@@ -10,7 +10,9 @@ HTTP layer). Where each lives:
 * :class:`Policy` (``rest_policies``), :class:`VisibilityPolicy` (``rest_event_visibility``),
   :class:`EventFormatter` and :class:`BusEvent` (``rest_event_formatters``);
 * :class:`ApiHandler` (``rest_routes``) and :class:`RestError` with its subclasses
-  (``rest_map_exception`` and any error a plugin raises).
+  (``rest_map_exception`` and any error a plugin raises);
+* :func:`operation`: describes a handler's operations in its ``openapi`` class
+  attribute (``GET /openapi.json``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ _WHERE = {
     "EventFormatter": "salt_ext_rest.events.formatters",
     "BusEvent": "salt_ext_rest.events.model",
     "ApiHandler": "salt_ext_rest.http.base",
+    "operation": "salt_ext_rest.openapi.describe",
     **dict.fromkeys(_ERRORS, "salt_ext_rest.errors"),
 }
 __all__ = sorted(_WHERE)

@@ -5,6 +5,8 @@ no conftest.py. The plugin is installed in the environment and found through its
 entry point, by the in-process application and by salt-api alike.
 """
 
+import json
+
 import pytest
 
 DENIED = "test.sleep"
@@ -31,3 +33,15 @@ def test_through_a_real_salt_api(rest_ext_client):
     assert rest_ext_client.run(denied, expect=400)["path"] == "$[0].fun"
     ping = {"client": "local", "tgt": "minion-1", "fun": "test.ping"}
     assert rest_ext_client.run(ping) == [{"minion-1": True}]
+
+
+def test_the_api_description_includes_the_plugin(rest_ext_app_client):
+    """``GET /openapi.json`` lists the plugin's routes (their ``openapi`` attributes)
+    and its tighter lowstate schema."""
+    document = rest_ext_app_client.get("/openapi.json").json()
+    paths = document["paths"]
+    assert paths["/example/whoami"]["get"]["summary"].endswith("(example plugin)")
+    assert "418" in paths["/example/teapot"]["get"]["responses"]
+    schemas = document["components"]["schemas"]
+    local = [schemas[ref["$ref"].rsplit("/", 1)[1]] for ref in schemas["lowstate.local"]["allOf"]]
+    assert DENIED in json.dumps(local)  # the plugin's schema, beside the built-in one

@@ -21,6 +21,7 @@ from salt_ext_rest.plugins import (
     Identity,
     RestError,
     hookimpl,
+    operation,
 )
 
 #: ``eauth`` value of credentials the API-key authenticator handles.
@@ -33,6 +34,18 @@ def settings(context):
 
 class WhoAmIHandler(ApiHandler):
     """``GET /example/whoami``: who the API thinks you are."""
+
+    #: its operations in the API's OpenAPI document (``GET /openapi.json``)
+    openapi = {
+        "get": operation(
+            "Who the API thinks you are (example plugin)",
+            {
+                "type": "object",
+                "required": ["return"],
+                "properties": {"return": {"type": "object", "required": ["name", "eauth"]}},
+            },
+        )
+    }
 
     async def get(self):
         identity = await self.identify()
@@ -157,6 +170,8 @@ class Teapot(RestError):
 
 class TeapotHandler(ApiHandler):
     """``GET /example/teapot``: an authenticated request that fails in a plugin's way."""
+
+    openapi = {"get": operation("Always fails (example plugin)", errors=(418,))}
 
     async def get(self):
         await self.identify()
