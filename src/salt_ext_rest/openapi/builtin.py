@@ -15,12 +15,14 @@ from __future__ import annotations
 from typing import Any
 
 from salt_ext_rest.http import handlers, resources, static
+from salt_ext_rest.http.metrics_handler import MetricsHandler
 from salt_ext_rest.http.sse import EventsHandler
 from salt_ext_rest.http.stats import StatsHandler
 from salt_ext_rest.http.stream_protocol import StreamSocket
 from salt_ext_rest.http.webhook import WebhookHandler
 from salt_ext_rest.http.websockets import CherrypyWsSocket, EventSocket
 from salt_ext_rest.openapi.describe import API_MEDIA, operation, query, response, schema
+from salt_ext_rest.operations.probes import HealthHandler, ReadyHandler
 
 LOWSTATE = schema("Lowstate")
 CREDENTIALS = {
@@ -194,6 +196,35 @@ BUILTIN: dict[type, dict[str, Any]] = {
         ),
     },
 }
+
+OPERATIONS: dict[type, dict[str, Any]] = {
+    HealthHandler: {
+        "get": operation("Liveness: the process answers", schema("healthz"), auth=False)
+    },
+    ReadyHandler: {
+        "get": operation(
+            "Readiness: master, event bus, token store (and shared store) work",
+            schema("readyz"),
+            auth="optional",
+            description="Check details only for an authenticated caller",
+            responses={"503": response(schema("readyz"), "Not ready: the failing checks")},
+        )
+    },
+    MetricsHandler: {
+        "get": operation(
+            "Prometheus metrics of this host's workers",
+            auth="optional",
+            description="Who may read them is set by ``metrics_access`` (default: a token)",
+            errors=(401, 403),
+            responses={
+                "200": response(
+                    {"type": "string"}, "Prometheus text exposition format", ("text/plain",)
+                )
+            },
+        )
+    },
+}
+BUILTIN.update(OPERATIONS)
 
 _FILE = {"description": "the file", "content": {"*/*": {"schema": {"type": "string"}}}}
 _STATIC = {
