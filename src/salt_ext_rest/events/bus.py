@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from salt_ext_rest.auth.identity import Identity
-from salt_ext_rest.backend.bus_client import master_subscriber, unpack
+from salt_ext_rest.backend.bus_client import decode, master_subscriber, split
 from salt_ext_rest.events.history import RESUME_WAIT, EventHistory, strip_peer
+from salt_ext_rest.events.job_returns import JobReturns
 from salt_ext_rest.events.model import BusEvent
 from salt_ext_rest.events.redact import redact
 from salt_ext_rest.events.subscription import Matcher, Subscription
@@ -88,6 +89,7 @@ class EventBus:
         self.redact = redactor
         self.queue_size = queue_size
         self.history = EventHistory(replay_size)
+        self.jobs = JobReturns()  # the jids synchronous calls wait for
         self.shared: SharedFeed | None = None
         self.subscriptions: set[Subscription] = set()
         self.waiting: dict[Subscription, Waiting] = {}
@@ -155,10 +157,13 @@ class EventBus:
     # -- fan-out -------------------------------------------------------------------
     def _publish_raw(self, raw: bytes) -> None:
         try:
-            tag, data = unpack(raw)
+            tag, body = split(raw)
+            data = decode(body)
         except Exception:  # a malformed event must never stop the bus
             log.warning("rest_ext: dropped an event that could not be decoded")
             return
+        if self.jobs.wants(tag):
+            self.jobs.feed(tag, data)
         if isinstance(tag, str) and tag.startswith(INTERNAL_PREFIX):
             self._dispatch_internal(tag[len(INTERNAL_PREFIX) :], data)
             return
