@@ -176,8 +176,11 @@ class Dispatcher:
         """Start a runner on the master (as RunnerClient.cmd_sync does): ``{jid, tag}``."""
         self._check_master()
         low = {k: v for k, v in chunk.items() if k not in ("timeout", "full_return")}
+        # This thread's RunnerClient keeps its loaded runner modules (Salt's netapi
+        # builds one, and loads them, per call). Salt's private helper: what
+        # RunnerClient.cmd_sync sends (arg/kwarg normalised, the function checked).
         runner = per_thread(self.opts, "runner_client", salt.runner.RunnerClient)
-        return runner.master_call(**low)
+        return runner.master_call(**runner._reformat_low(low))
 
     def _check_master(self) -> None:
         if not self.gateway.master_running():
