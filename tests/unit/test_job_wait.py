@@ -163,3 +163,11 @@ async def test_runner_return_times_out() -> None:
 )
 def test_find_job_answers(data: dict, verdict: bool | None) -> None:
     assert job_wait.still_running(data) is verdict
+
+
+def test_listed_unknown_minion_is_never_returned() -> None:
+    got = job_wait.Gathered(minions={"m"})
+    new = {"jid": JID, "minions": ["m"], "missing": ["ghost"]}
+    job_wait.take_return(JID, f"salt/job/{JID}/new", new, got)
+    job_wait.take_return(JID, *ret("m"), got)
+    assert not got.missing and got.never_returned == {"ghost"}

@@ -33,10 +33,17 @@ class Gathered:
 
     returns: dict[str, dict[str, Any]] = field(default_factory=dict)
     minions: set[str] = field(default_factory=set)
+    #: targets the master listed as missing when it published (a listed unknown id)
+    listed_missing: set[str] = field(default_factory=set)
 
     @property
     def missing(self) -> set[str]:
         return self.minions - set(self.returns)
+
+    @property
+    def never_returned(self) -> set[str]:
+        """Every target Salt marks failed: the silent ones and those listed missing."""
+        return self.missing | (self.listed_missing - set(self.returns))
 
 
 def display_id(data: dict[str, Any]) -> Any:
@@ -47,8 +54,9 @@ def display_id(data: dict[str, Any]) -> Any:
 
 def take_return(jid: str, tag: str, data: dict[str, Any], got: Gathered) -> None:
     """Fold one ``salt/job/<jid>/...`` event into ``got`` as get_iter_returns does."""
-    if "minions" in data:  # a syndic's list of expected minions
+    if "minions" in data:  # the job's new-job event (or a syndic's list of minions)
         got.minions.update(data["minions"])
+        got.listed_missing.update(data.get("missing") or ())
         return
     if not tag.startswith(f"salt/job/{jid}/ret/") or "return" not in data:
         return

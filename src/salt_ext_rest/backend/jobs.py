@@ -69,8 +69,8 @@ class JobRunner:
                 watch, set(pub["minions"]), timeout, gather_timeout, find_job
             )
         silent = {}
-        if got.missing:
-            args = (jid, set(got.returns), got.missing)
+        if got.never_returned:
+            args = (jid, set(got.returns), got.never_returned)
             silent = await self.gateway.call(self.dispatcher.silent_placeholders, *args)
         return self.dispatcher.local_result(chunk, pub, got.returns, silent)
 

@@ -33,9 +33,16 @@ CLOSE_TRY_AGAIN = 1013
 
 
 class Subscription:
-    def __init__(self, identity: Identity | None, matcher: Matcher, maxsize: int) -> None:
+    def __init__(
+        self,
+        identity: Identity | None,
+        matcher: Matcher,
+        maxsize: int,
+        tags: Callable[[str], bool] | None = None,
+    ) -> None:
         self.identity = identity
         self.matcher = matcher
+        self.tags = tags  # the tags it can want; None: any
         self.maxsize = maxsize
         self._queue: deque[BusEvent] = deque()
         self._waiter: asyncio.Future[bool] | None = None
@@ -46,6 +53,10 @@ class Subscription:
         self._active = time.monotonic()  # last event or idle notice handed out
         self._idle_after: float | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
+
+    def wants(self, tag: str) -> bool:
+        """Could an event with this tag matter to it? (asked before decoding)"""
+        return self.tags is None or self.tags(tag)
 
     def offer(self, event: BusEvent) -> None:
         """Called by the bus for every event; never blocks."""
