@@ -83,3 +83,28 @@ def test_job_returns_reach_their_waiter_without_any_stream(monkeypatch):
     got = asyncio.run(scenario())
     assert got == [(f"salt/job/{jid}/ret/m", {"id": "m", "return": 1})]
     assert len(bus.backlog) == 2  # nobody streams: kept undecoded for the history
+
+
+def test_events_dropped_undecoded_are_too_old_never_a_silent_gap():
+    lazy, eager = EventBus({}, replay_size=3), EventBus({}, replay_size=100)
+    many = [(f"t/{i}", {"n": i}) for i in range(10)]
+    ids = [eager.publish(tag, data).id for tag, data in many]
+    lazy.subscribe(None, lambda e: True)  # a stream for the first two: kept, decoded
+    sub0 = next(iter(lazy.subscriptions))
+    for tag, data in many[:2]:
+        lazy._publish_raw(raw(tag, data))
+    lazy.unsubscribe(sub0)
+    for tag, data in many[2:]:  # nobody: 8 undecoded events, the backlog holds 3
+        lazy._publish_raw(raw(tag, data))
+    assert len(lazy.backlog) == 3
+
+    async def resume(last_id):
+        sub = lazy.subscribe(None, lambda e: True, last_id=last_id)
+        return [await sub.next(0) for _ in range(len(sub._queue))]
+
+    # as with every event decoded: the last 3 evicted ids are known to be too old
+    for old in (ids[4], ids[5], ids[6]):  # dropped from the backlog undecoded
+        (notice,) = asyncio.run(resume(old))
+        assert notice.tag.endswith("resume_incomplete") and "older" in notice.data["reason"]
+    got = asyncio.run(resume(ids[7]))
+    assert [e.id for e in got] == ids[8:]

@@ -14,10 +14,8 @@ when it comes (by its tag) waits undecoded until a subscription needs the histor
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +23,7 @@ from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.backend.bus_client import decode, master_subscriber, split
 from salt_ext_rest.events.bus_parts import (  # re-exported
     NOTICE_PREFIX,
+    Backlog,
     SharedFeed,
     Waiting,
     close_token,
@@ -64,9 +63,7 @@ class EventBus:
         self.redact = redactor
         self.queue_size = queue_size
         self.history = EventHistory(replay_size)
-        #: events nobody wanted yet, undecoded: (tag, body, arrival time); as many as
-        self.backlog: deque[tuple[str, bytes, float]] = deque(maxlen=self.history.size)
-        # the history keeps (older ones it would have evicted anyway)
+        self.backlog = Backlog(self.history.size, redactor)  # events nobody wanted yet, undecoded
         self.jobs = JobReturns()  # the jids synchronous calls wait for
         self.shared: SharedFeed | None = None
         self.subscriptions: set[Subscription] = set()
@@ -148,7 +145,7 @@ class EventBus:
                 return
             if not self._wanted(tag):
                 self.received += 1
-                self.backlog.append((tag, body, time.time()))
+                self.backlog.add(tag, body, time.time(), self.history)
                 return
             self.catch_up()
             data = decode(body) if data is UNDECODED else data
@@ -164,11 +161,8 @@ class EventBus:
 
     def catch_up(self) -> None:
         """Decode, id and keep the backlog's events in bus order (for nobody's stream)."""
-        while self.backlog:
-            tag, body, stamp = self.backlog.popleft()
-            with contextlib.suppress(Exception):  # a malformed event is dropped
-                data = decode(body)
-                self._keep(tag, data if isinstance(data, dict) else {"data": data}, stamp)
+        for tag, data, stamp in self.backlog.drain():
+            self._keep(tag, data, stamp)
 
     def publish(self, tag: str, data: dict[str, Any]) -> BusEvent:
         """Take one event from the bus: id it, keep it, deliver it (or hand it to the
@@ -183,8 +177,7 @@ class EventBus:
 
     def _keep(self, tag: str, data: dict[str, Any], stamp: float) -> BusEvent:
         # Escaped once here, so every transport and formatter gets a single-line tag.
-        safe_tag = escape_controls(str(tag))
-        clean = self.redact(strip_peer(data))
+        safe_tag, clean = escape_controls(str(tag)), self.redact(strip_peer(data))
         event = BusEvent(self.history.assign(safe_tag, clean), safe_tag, clean, stamp=stamp)
         self.history.add(event)
         return event
@@ -255,7 +248,7 @@ class EventBus:
             for event in missed:
                 sub.offer(event)
             self.subscriptions.add(sub)
-        elif self.history.evicted(last_id):
+        elif self.history.evicted(last_id) or self.backlog.dropped(last_id, self.history):
             self.incomplete(sub, last_id, "resume id is older than the event history")
             self.subscriptions.add(sub)
         else:
