@@ -20,6 +20,7 @@ rest_cherrypy's shapes. These clients are handled here instead:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,7 +36,6 @@ import salt.utils.jid
 from salt_ext_rest.backend import acl, callargs, placeholders
 from salt_ext_rest.backend.callargs import ssh_opts
 from salt_ext_rest.backend.gateway import SaltGateway
-from salt_ext_rest.backend.threadlocal import per_thread
 from salt_ext_rest.lowstate.chunks import CREDENTIAL_KEYS
 
 #: the ssh chunk keys salt-ssh is given (credentials were checked before)
@@ -52,6 +52,8 @@ class Dispatcher:
     def __init__(self, gateway: SaltGateway) -> None:
         self.gateway = gateway
         self.opts = gateway.opts
+        self._runner: Any = None  # built on first use, on an executor thread
+        self._runner_lock = threading.Lock()
 
     def run(self, chunk: dict[str, Any]) -> Any:
         if not self.gateway.master_running():
@@ -176,11 +178,14 @@ class Dispatcher:
         """Start a runner on the master (as RunnerClient.cmd_sync does): ``{jid, tag}``."""
         self._check_master()
         low = {k: v for k, v in chunk.items() if k not in ("timeout", "full_return")}
-        # This thread's RunnerClient keeps its loaded runner modules (Salt's netapi
-        # builds one, and loads them, per call). Salt's private helper: what
-        # RunnerClient.cmd_sync sends (arg/kwarg normalised, the function checked).
-        runner = per_thread(self.opts, "runner_client", salt.runner.RunnerClient)
-        return runner.master_call(**runner._reformat_low(low))
+        # One RunnerClient loads the runner modules once (Salt's netapi builds one,
+        # and loads them, per call); its loader is used under a lock. Salt's private
+        # helper: what RunnerClient.cmd_sync sends (arg/kwarg normalised, fun checked).
+        with self._runner_lock:
+            if self._runner is None:
+                self._runner = salt.runner.RunnerClient(self.opts)
+            load = self._runner._reformat_low(low)
+        return self._runner.master_call(**load)
 
     def _check_master(self) -> None:
         if not self.gateway.master_running():
