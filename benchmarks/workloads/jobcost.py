@@ -42,6 +42,16 @@ async def run_jobcost(bench: Bench, round_index: int) -> None:
                     op = runner_op(incomplete)
                 else:
                     op = ping_op(list(MINIONS), TARGET, incomplete)
+                # warm-up, unmeasured: every executor thread the load uses builds its
+                # Salt objects first (a LocalClient is ~70 ms of CPU), once per process
+                await run_load(
+                    lambda a=api, t=tokens[name]: a.client(t),
+                    op,
+                    concurrency,
+                    2 * concurrency,
+                    p["seconds"],
+                )
+                incomplete.clear()
                 with procs.CpuWatch(bench.watched(name)) as watch:
                     result = await run_load(
                         lambda a=api, t=tokens[name]: a.client(t),
