@@ -60,6 +60,6 @@ def test_local_publishes_under_its_jid_without_listening_and_gathers_from_the_bu
         return await asyncio.wait_for(task, 2)
 
     assert asyncio.run(scenario()) == {"m1": True, "m2": True}
-    ((args, kwargs),) = gateway.client.calls
+    ((_args, kwargs),) = gateway.client.calls
     assert kwargs["listen"] is False and kwargs["jid"].isdigit() and kwargs["token"] == "t"
     assert not bus.jobs.jobs  # the watch is gone with the call

@@ -111,12 +111,12 @@ async def gather(
             timeout_at = clock() + gather_job_timeout
         for _tag, data in jinfo.drain() if jinfo is not None else ():
             verdict = still_running(data)
-            mid = data.get("id")
+            answered = data.get("id")
             if verdict is False:
-                got.minions.discard(mid)
-            elif verdict and mid is not None:
-                got.minions.add(mid)
-                minion_timeouts[mid] = clock() + timeout
+                got.minions.discard(answered)
+            elif verdict and answered is not None:
+                got.minions.add(answered)
+                minion_timeouts[answered] = clock() + timeout
                 running = True
         now = clock()
         pending_until = [minion_timeouts[mid] for mid in got.missing]
