@@ -63,3 +63,10 @@ def test_local_publishes_under_its_jid_without_listening_and_gathers_from_the_bu
     ((_args, kwargs),) = gateway.client.calls
     assert kwargs["listen"] is False and kwargs["jid"].isdigit() and kwargs["token"] == "t"
     assert not bus.jobs.jobs  # the watch is gone with the call
+
+
+def test_jids_are_unique_in_the_process() -> None:
+    runner = JobRunner(FakeGateway(), None, EventBus({}))  # type: ignore[arg-type]
+    jids = [runner.new_jid() for _ in range(200)]
+    assert len(set(jids)) == 200 and jids == sorted(jids)
+    assert all(len(jid) == 20 and jid.isdigit() for jid in jids)

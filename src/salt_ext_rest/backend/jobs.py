@@ -34,6 +34,7 @@ class JobRunner:
         self.bus = bus
         self.opts = gateway.opts
         self.returns = bus.jobs
+        self._last_jid = ""
 
     def handles(self, chunk: dict[str, Any]) -> bool:
         return (
@@ -42,6 +43,15 @@ class JobRunner:
             and not self.opts.get("order_masters")
         )
 
+    def new_jid(self) -> str:
+        """Salt's jid, made unique in this process (Salt's is the time to the
+        microsecond, which two calls here may share)."""
+        jid = salt.utils.jid.gen_jid(self.opts)
+        while jid <= self._last_jid or jid in self.returns.jobs:
+            jid = f"{int(jid[:20]) + 1}{jid[20:]}"
+        self._last_jid = jid
+        return jid
+
     async def run(self, chunk: dict[str, Any]) -> Any:
         if chunk["client"] == "runner":
             return await self.runner(chunk)
@@ -49,7 +59,7 @@ class JobRunner:
 
     # -- local -------------------------------------------------------------------------
     async def local(self, chunk: dict[str, Any]) -> Any:
-        jid = salt.utils.jid.gen_jid(self.opts)
+        jid = self.new_jid()
         wake = asyncio.Event()
         with contextlib.ExitStack() as stack:
             watch = stack.enter_context(self.returns.watch(jid, wake))
@@ -59,7 +69,7 @@ class JobRunner:
             timeout, gather_timeout = await self.gateway.call(self.dispatcher.timeouts, chunk)
 
             async def find_job(pending: set[str]) -> JobWatch | None:
-                find_jid = salt.utils.jid.gen_jid(self.opts)
+                find_jid = self.new_jid()
                 jinfo = stack.enter_context(self.returns.watch(find_jid, wake))
                 args = (chunk, jid, pending, find_jid, gather_timeout)
                 sent = await self.gateway.call(self.dispatcher.find_job, *args)
