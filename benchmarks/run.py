@@ -33,6 +33,7 @@ from benchmarks.stack import HERE, HOST, Stack, StackError  # noqa: E402
 from benchmarks.workloads import (  # noqa: E402
     fanout,
     idle,
+    jobcost,
     jobs,
     limits,
     requests,
@@ -49,6 +50,13 @@ QUICK = {
     "async_events": {"count": 10, "seconds": 3.0, "job_timeout": 10.0},
     "swarm": {"rounds": 1, "count": 2, "seconds": 20.0, "timeout": 30},
     "bus": {"count": 5000, "seconds": 5.0},
+    "jobcost": {
+        "count": 15,
+        "seconds": 6.0,
+        "events": 5000,
+        "event_rate": 1000,
+        "quiet_seconds": 2.0,
+    },
     "fanout": {
         "rounds": 1,
         "k": [1, 100, 500, 1000],
@@ -98,6 +106,13 @@ FULL = {
     "async_events": {"count": 60, "seconds": 10.0, "job_timeout": 10.0},
     "swarm": {"rounds": 2, "count": 5, "seconds": 30.0, "timeout": 30},
     "bus": {"count": 50000, "seconds": 15.0},
+    "jobcost": {
+        "count": 40,
+        "seconds": 15.0,
+        "events": 20000,
+        "event_rate": 2000,
+        "quiet_seconds": 4.0,
+    },
     "fanout": {
         "rounds": 1,
         "k": [1, 10, 100, 500, 1000],
@@ -144,6 +159,7 @@ WORKLOADS = [
     ("ping", jobs.run_ping, None),
     ("direct", limits.run_direct_localclient, None),
     ("async_events", jobs.run_async_events, None),
+    ("jobcost", jobcost.run_jobcost, None),
     ("bus", limits.run_bus_read, None),
     ("fanout", fanout.run_fanout, "fanout"),
     ("soak", requests.run_soak, "soak"),

@@ -14,6 +14,7 @@ import pluggy
 from salt_ext_rest.auth.tokens import TokenFormat
 from salt_ext_rest.backend.dispatch import Dispatcher
 from salt_ext_rest.backend.gateway import SaltGateway
+from salt_ext_rest.backend.jobs import JobRunner
 from salt_ext_rest.config import ConfigError, RestConfig
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.events.bus import EventBus
@@ -58,6 +59,7 @@ def build_context(
         audit=Audit(open_sink(config), redactor),
         metrics=make_metrics(opts, config),
     )
+    context.jobs = JobRunner(gateway, context.dispatcher, context.bus)
     if link is not None:
         attach_shared_history(context.bus, link, config.event_history_size)
     hook = context.pm.hook

@@ -17,6 +17,7 @@ from salt_ext_rest.auth.tokens import TokenFormat
 from salt_ext_rest.authz import Policy
 from salt_ext_rest.backend.dispatch import Dispatcher
 from salt_ext_rest.backend.gateway import SaltGateway
+from salt_ext_rest.backend.jobs import JobRunner
 from salt_ext_rest.config import RestConfig
 from salt_ext_rest.errors import RestError
 from salt_ext_rest.events.bus import EventBus
@@ -49,6 +50,8 @@ class ApiContext:
     visibility: dict[str, VisibilityPolicy] = field(default_factory=dict)
     audit: Audit = field(default_factory=Audit.disabled)
     metrics: NullMetrics = field(default_factory=NullMetrics)  # real ones: operations.metrics
+    #: synchronous local/runner calls with returns from the bus (issue 14)
+    jobs: JobRunner | None = None
 
     @property
     def enabled_clients(self) -> list[str]:

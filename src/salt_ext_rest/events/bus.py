@@ -7,71 +7,44 @@ history (:mod:`salt_ext_rest.events.shared_history`, Redis) subscriptions are fe
 from it instead, in the one order every host delivers. When the bus connection drops
 (master restart) the client reconnects by itself, the history is dropped (what came
 meanwhile is unknown) and every subscriber gets a notice that events may have been
-missed. Notices carry no id: a client never resumes from one.
+missed. Notices carry no id: a client never resumes from one. An event no one wants
+when it comes (by its tag) waits undecoded until a subscription needs the history.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from salt_ext_rest.auth.identity import Identity
-from salt_ext_rest.backend.bus_client import master_subscriber, unpack
+from salt_ext_rest.backend.bus_client import decode, master_subscriber, split
+from salt_ext_rest.events.bus_parts import (  # re-exported
+    NOTICE_PREFIX,
+    UNKNOWN,
+    Backlog,
+    SharedFeed,
+    Waiting,
+    close_token,
+    escape_controls,
+    has_controls,
+    incomplete,
+)
 from salt_ext_rest.events.history import RESUME_WAIT, EventHistory, strip_peer
+from salt_ext_rest.events.job_returns import JobReturns
 from salt_ext_rest.events.model import BusEvent
 from salt_ext_rest.events.redact import redact
 from salt_ext_rest.events.subscription import Matcher, Subscription
 
 log = logging.getLogger(__name__)
 
-NOTICE_PREFIX = "salt/netapi/rest_ext/stream/"
 #: rest_ext's events for its own workers (revocations): to on_internal callbacks, never streams
 INTERNAL_PREFIX = "salt/netapi/rest_ext/internal/"
 InternalHandler = Callable[[dict[str, Any]], None]
-# C0/C1 controls and DEL: a tag (chosen by a /hook path or event.send) could forge SSE frames
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-UNKNOWN = (
-    "resume id is not in the event history (too old, from another host without a shared "
-    "history, or from before a loss of the event bus)"
-)
-
-
-class SharedFeed(Protocol):
-    """What the bus needs of a shared history (:mod:`.shared_history`)."""
-
-    active: bool  # False: deliver this master's events directly (no store, or it failed)
-    pending: set[Subscription]  # resumes being replayed
-
-    def start(self) -> None: ...
-    async def stop(self) -> None: ...
-    def submit(self, event: BusEvent) -> None: ...
-    def resume(self, sub: Subscription, last_id: str) -> None: ...
-    def status(self) -> dict[str, Any]: ...
-
-
-@dataclass
-class Waiting:
-    """A subscription resuming from an id not seen here yet."""
-
-    last_id: str
-    timer: asyncio.TimerHandle | None = None
-    held: list[BusEvent] = field(default_factory=list)
-
-
-def has_controls(text: str) -> bool:
-    return _CONTROLS.search(text) is not None
-
-
-def escape_controls(text: str) -> str:
-    """``text`` with each control character written as ``%XX`` (``%0D`` for CR)."""
-    if not _CONTROLS.search(text):
-        return text
-    return _CONTROLS.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), text)
+UNDECODED = object()
+__all__ = ["NOTICE_PREFIX", "EventBus", "escape_controls", "has_controls"]
 
 
 class EventBus:
@@ -86,6 +59,8 @@ class EventBus:
         self.redact = redactor
         self.queue_size = queue_size
         self.history = EventHistory(replay_size)
+        self.backlog = Backlog(self.history.size, redactor)  # events nobody wanted yet, undecoded
+        self.jobs = JobReturns()  # the jids synchronous calls wait for
         self.shared: SharedFeed | None = None
         self.subscriptions: set[Subscription] = set()
         self.waiting: dict[Subscription, Waiting] = {}
@@ -155,35 +130,60 @@ class EventBus:
         log.warning("rest_ext: lost the master event bus; reconnecting")
         self.connected.clear()
         self.history.clear()  # ids from before the loss can no longer be resumed here
+        self.backlog.clear()
         self.notice("disconnected", {"reason": "event bus connection lost", "missed": True})
 
     # -- fan-out -------------------------------------------------------------------
     def _publish_raw(self, raw: bytes) -> None:
+        """The tag first: the body is decoded for who wants it now (a stream, a job, a
+        resume); others wait undecoded in the backlog until the history is needed."""
         try:
-            tag, data = unpack(raw)
+            tag, body = split(raw)
+            data = decode(body) if self.jobs.wants(tag) else UNDECODED
+            if data is not UNDECODED:
+                self.jobs.feed(tag, data)
+            if tag.startswith(INTERNAL_PREFIX):
+                data = decode(body) if data is UNDECODED else data
+                self._dispatch_internal(tag[len(INTERNAL_PREFIX) :], data)
+                return
+            if not self._wanted(tag):
+                self.received += 1
+                self.backlog.add(tag, body, time.time(), self.history)
+                return
+            self.catch_up()
+            data = decode(body) if data is UNDECODED else data
         except Exception:  # a malformed event must never stop the bus
             log.warning("rest_ext: dropped an event that could not be decoded")
             self.undecodable += 1
             return
-        if isinstance(tag, str) and tag.startswith(INTERNAL_PREFIX):
-            self._dispatch_internal(tag[len(INTERNAL_PREFIX) :], data)
-            return
         self.publish(tag, data if isinstance(data, dict) else {"data": data})
+
+    def _wanted(self, tag: str) -> bool:
+        if self.shared is not None or self.waiting:
+            return True
+        return any(sub.wants(tag) for sub in self.subscriptions)
+
+    def catch_up(self) -> None:
+        """Decode, id and keep the backlog's events in bus order (for nobody's stream)."""
+        for tag, data, stamp in self.backlog.drain():
+            self._keep(tag, data, stamp)
 
     def publish(self, tag: str, data: dict[str, Any]) -> BusEvent:
         """Take one event from the bus: id it, keep it, deliver it (or hand it to the
         shared history, which delivers it in the cluster's order)."""
         self.received += 1
-        # Escaped once here, so every transport and formatter gets a single-line tag.
-        safe_tag = escape_controls(str(tag))
-        clean = self.redact(strip_peer(data))
-        event_id = self.history.assign(safe_tag, clean)
-        event = BusEvent(event_id, safe_tag, clean, stamp=time.time())
-        self.history.add(event)
+        event = self._keep(tag, data, time.time())
         if self.shared is not None and self.shared.active:
             self.shared.submit(event)
         else:
             self.deliver(event)
+        return event
+
+    def _keep(self, tag: str, data: dict[str, Any], stamp: float) -> BusEvent:
+        # Escaped once here, so every transport and formatter gets a single-line tag.
+        safe_tag, clean = escape_controls(str(tag)), self.redact(strip_peer(data))
+        event = BusEvent(self.history.assign(safe_tag, clean), safe_tag, clean, stamp=stamp)
+        self.history.add(event)
         return event
 
     def deliver(self, event: BusEvent, skip: Any = ()) -> None:
@@ -211,10 +211,16 @@ class EventBus:
 
     # -- subscribing ---------------------------------------------------------------
     def subscribe(
-        self, identity: Identity | None, matcher: Matcher, last_id: str | None = None
+        self,
+        identity: Identity | None,
+        matcher: Matcher,
+        last_id: str | None = None,
+        tags: Callable[[str], bool] | None = None,
     ) -> Subscription:
-        """A new subscription, first fed what it missed after ``last_id`` (if resumable)."""
-        sub = Subscription(identity, matcher, self.queue_size, self._cut)
+        """A new subscription, first fed what it missed after ``last_id`` (if resumable);
+        ``tags``: the tags it can want (asked before an event is decoded), default all."""
+        self.catch_up()
+        sub = Subscription(identity, matcher, self.queue_size, self._cut, tags)
         if not last_id:
             self.subscriptions.add(sub)
         elif self.shared is not None and self.shared.active:
@@ -249,7 +255,7 @@ class EventBus:
             for event in missed:
                 sub.offer(event)
             self.subscriptions.add(sub)
-        elif self.history.evicted(last_id):
+        elif self.history.evicted(last_id) or self.backlog.dropped(last_id, self.history):
             self.incomplete(sub, last_id, "resume id is older than the event history")
             self.subscriptions.add(sub)
         else:
@@ -274,22 +280,15 @@ class EventBus:
             sub.offer(event)
         self.subscriptions.add(sub)
 
-    @staticmethod
-    def incomplete(sub: Subscription, last_id: str, reason: str) -> None:
-        data = {"reason": reason, "missed": True, "last_event_id": last_id}
-        sub.offer(BusEvent("", NOTICE_PREFIX + "resume_incomplete", data, notice=True))
+    incomplete = staticmethod(incomplete)
 
     def close_token(self, token: str, reason: str) -> int:
         """Close every subscription authenticated by ``token`` (logout)."""
-        closed = 0
-        for sub in self.everyone():
-            if sub.identity is not None and sub.identity.token == token:
-                sub.close(reason, 1008)
-                closed += 1
-        return closed
+        return close_token(self.everyone(), token, reason)
 
     def id_status(self) -> dict[str, Any]:
         """For ``/stats``: where ids and history come from, and how much is kept."""
+        self.catch_up()
         status: dict[str, Any] = {
             "mode": "shared" if self.shared is not None and self.shared.active else "local",
             "history": self.history.status(),

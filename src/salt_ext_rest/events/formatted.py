@@ -92,7 +92,7 @@ class FormattedView:
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> None:
         """Follow the bus, load the accepted minions, expire overdue jobs (on the loop)."""
-        tap = self.context.bus.subscribe(None, self._on_event)
+        tap = self.context.bus.subscribe(None, self._on_event, tags=ViewState.follows)
         self._spawn(self._follow(tap))
         self._spawn(self._load())
         self._spawn(self._sweep())
@@ -132,7 +132,7 @@ class FormattedView:
             finally:
                 bus.unsubscribe(tap)
             await asyncio.sleep(0.1)
-            tap = bus.subscribe(None, self._on_event)
+            tap = bus.subscribe(None, self._on_event, tags=ViewState.follows)
 
     def _on_event(self, event: BusEvent) -> bool:
         try:

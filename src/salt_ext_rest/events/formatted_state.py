@@ -63,20 +63,30 @@ class ViewState:
             handler(parts, event, now, update)
         return update
 
+    @staticmethod
+    def follows(tag: str) -> bool:
+        """Can an event with this tag change the view? (asked before it is decoded)"""
+        return tag.startswith("salt/") and ViewState._kind(tag.split("/")) is not None
+
     def _route(self, parts: list[str]) -> Callable[..., None] | None:
+        kind = self._kind(parts)
+        return None if kind is None else getattr(self, kind)
+
+    @staticmethod
+    def _kind(parts: list[str]) -> str | None:
         if len(parts) < 2 or parts[0] != "salt":
             return None
         kind, size = parts[1], len(parts)
         if kind == "job" and size == 4 and parts[3] == "new":
-            return self._on_new_job
+            return "_on_new_job"
         if kind == "job" and size == 5 and parts[3] == "ret":
-            return self._on_return
+            return "_on_return"
         if kind == "key" and size == 2:
-            return self._on_key
+            return "_on_key"
         if kind == "minion" and size == 4 and parts[3] == "start":
-            return self._on_start
+            return "_on_start"
         if kind == "presence" and size == 3 and parts[2] in ("present", "change"):
-            return self._on_presence
+            return "_on_presence"
         return None
 
     def snapshot(self, allows: Callable[[BusEvent], bool]) -> list[dict[str, Any]]:

@@ -99,10 +99,18 @@ class EventHistory:
             counts[1] -= 1
             if counts[1] <= 0:
                 del self._repeats[base]
+        self.mark_gone(old.id)
+
+    def evict_all(self) -> None:
+        while self._events:
+            self._evict()
+
+    def mark_gone(self, event_id: str) -> None:
+        """Remember ``event_id`` as evicted (an event dropped before it was kept)."""
         if len(self._gone) == self._gone.maxlen:
             self._gone_set.discard(self._gone[0])
-        self._gone.append(old.id)
-        self._gone_set.add(old.id)
+        self._gone.append(event_id)
+        self._gone_set.add(event_id)
 
     def get(self, event_id: str) -> BusEvent | None:
         position = self._position.get(event_id)

@@ -39,10 +39,12 @@ class Subscription:
         matcher: Matcher,
         maxsize: int,
         on_cut: Callable[[int], None] | None = None,
+        tags: Callable[[str], bool] | None = None,
     ) -> None:
         self.identity = identity
         self.on_cut = on_cut  # told how many events a slow subscriber lost when cut
         self.matcher = matcher
+        self.tags = tags  # the tags it can want; None: any
         self.maxsize = maxsize
         self._queue: deque[BusEvent] = deque()
         self._waiter: asyncio.Future[bool] | None = None
@@ -53,6 +55,10 @@ class Subscription:
         self._active = time.monotonic()  # last event or idle notice handed out
         self._idle_after: float | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
+
+    def wants(self, tag: str) -> bool:
+        """Could an event with this tag matter to it? (asked before decoding)"""
+        return self.tags is None or self.tags(tag)
 
     def offer(self, event: BusEvent) -> bool:
         """Called by the bus for every event; never blocks. ``True`` when queued."""

@@ -1,0 +1,133 @@
+"""Waiting for a job's minion returns, with Salt's rules, on the IOLoop.
+
+This is ``LocalClient.get_iter_returns`` (salt/client/__init__.py) for a master that
+does not order syndics, fed by :class:`~salt_ext_rest.events.job_returns.JobWatch`
+instead of a bus listener of its own:
+
+* wait until every targeted minion returned, or ``timeout`` passed;
+* then ask the minions still silent (and accepted) whether they still run the job
+  (``saltutil.find_job``, through ``find_job``) and wait ``gather_job_timeout`` for
+  the answers; a minion that still runs it gets ``timeout`` more, and is asked again;
+* the minions that never returned are the ``missing`` ones (Salt then marks them
+  ``failed``: see :func:`salt_ext_rest.backend.dispatch.silent_placeholders`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from salt_ext_rest.events.job_returns import JobWatch
+
+#: ``find_job(pending minions)`` → the watch of the find_job job's jid, or ``None``
+FindJob = Callable[[set[str]], Awaitable[JobWatch | None]]
+
+
+@dataclass
+class Gathered:
+    """What a job's returns came to: Salt's per-minion dicts, and who never answered."""
+
+    returns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    minions: set[str] = field(default_factory=set)
+    #: targets the master listed as missing when it published (a listed unknown id)
+    listed_missing: set[str] = field(default_factory=set)
+
+    @property
+    def missing(self) -> set[str]:
+        return self.minions - set(self.returns)
+
+    @property
+    def never_returned(self) -> set[str]:
+        """Every target Salt marks failed: the silent ones and those listed missing."""
+        return self.missing | (self.listed_missing - set(self.returns))
+
+
+def display_id(data: dict[str, Any]) -> Any:
+    """Salt's key for a return: the resource id if there is one, else the minion id."""
+    rid = data.get("resource_id")
+    return rid if rid not in (None, "") else data.get("id")
+
+
+def take_return(jid: str, tag: str, data: dict[str, Any], got: Gathered) -> None:
+    """Fold one ``salt/job/<jid>/...`` event into ``got`` as get_iter_returns does."""
+    if "minions" in data:  # the job's new-job event (or a syndic's list of minions)
+        got.minions.update(data["minions"])
+        got.listed_missing.update(data.get("missing") or ())
+        return
+    if not tag.startswith(f"salt/job/{jid}/ret/") or "return" not in data:
+        return
+    mid = display_id(data)
+    if mid is None or mid in got.returns:  # malformed, or a replayed duplicate
+        return
+    ret = {"ret": data["return"]}
+    for key in ("out", "retcode", "jid"):
+        if key in data:
+            ret[key] = data[key]
+    got.returns[mid] = ret
+
+
+def still_running(data: dict[str, Any]) -> bool | None:
+    """A find_job answer: ``True`` running, ``False`` failed, ``None`` not running."""
+    if data.get("retcode", 0) and isinstance(data.get("retcode"), int) and data["retcode"] > 0:
+        return False
+    ret = data.get("return")
+    if not ret or isinstance(ret, str):
+        return None
+    if isinstance(ret, dict) and "return" in ret and ret["return"] == {}:
+        return None
+    return True
+
+
+async def gather(
+    watch: JobWatch,
+    minions: set[str],
+    timeout: float,
+    gather_job_timeout: float,
+    find_job: FindJob,
+    clock: Callable[[], float] = time.time,
+) -> Gathered:
+    got = Gathered(minions=set(minions))
+    timeout_at = clock() + timeout
+    minion_timeouts: dict[str, float] = {}
+    running = True  # ask at least once
+    jinfo: JobWatch | None = None
+    while True:
+        watch.wake.clear()
+        for tag, data in watch.drain():
+            take_return(watch.jid, tag, data, got)
+        if not got.missing:
+            return got
+        now = clock()
+        for mid in got.missing:
+            minion_timeouts.setdefault(mid, now + timeout)
+        if now > timeout_at and running:
+            pending = got.missing
+            jinfo = await find_job(pending) if pending else None
+            running = False
+            timeout_at = clock() + gather_job_timeout
+        for _tag, data in jinfo.drain() if jinfo is not None else ():
+            verdict = still_running(data)
+            answered = data.get("id")
+            if verdict is False:
+                got.minions.discard(answered)
+            elif verdict and answered is not None:
+                got.minions.add(answered)
+                minion_timeouts[answered] = clock() + timeout
+                running = True
+        now = clock()
+        pending_until = [minion_timeouts[mid] for mid in got.missing]
+        if now > timeout_at and not running and all(now >= t for t in pending_until):
+            return got
+        if now > timeout_at and running:
+            continue  # a minion still runs it: ask again at once
+        due = [t for t in (timeout_at, *pending_until) if t > now]
+        await _sleep_or_wake(watch.wake, max(0.01, min(due, default=now) - now + 0.01))
+
+
+async def _sleep_or_wake(wake: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(wake.wait(), seconds)

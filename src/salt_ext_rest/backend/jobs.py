@@ -1,0 +1,97 @@
+"""Synchronous ``local`` and ``runner`` calls whose returns come from the bus's one
+subscription (:mod:`salt_ext_rest.events.job_returns`), not a listener per call.
+
+The publish still runs through the gateway's executor (Salt's request channel is
+blocking); the waiting happens on the IOLoop (:mod:`salt_ext_rest.backend.job_wait`).
+Results have the shapes :class:`~salt_ext_rest.backend.dispatch.Dispatcher` gives
+(those of Salt's ``LocalClient.cmd`` and ``RunnerClient.cmd_sync``). Used when the bus
+is connected and the master orders no syndics; otherwise the dispatcher's path runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import salt.exceptions
+import salt.utils.jid
+
+from salt_ext_rest.backend import job_wait
+from salt_ext_rest.backend.dispatch import Dispatcher
+from salt_ext_rest.backend.gateway import SaltGateway
+from salt_ext_rest.events.bus import EventBus
+from salt_ext_rest.events.job_returns import JobWatch
+
+#: the clients run here
+CLIENTS = ("local", "runner")
+
+
+class JobRunner:
+    def __init__(self, gateway: SaltGateway, dispatcher: Dispatcher, bus: EventBus) -> None:
+        self.gateway = gateway
+        self.dispatcher = dispatcher
+        self.bus = bus
+        self.opts = gateway.opts
+        self.returns = bus.jobs
+        self._last_jid = ""
+
+    def handles(self, chunk: dict[str, Any]) -> bool:
+        return (
+            chunk.get("client") in CLIENTS
+            and self.bus.connected.is_set()
+            and not self.opts.get("order_masters")
+        )
+
+    def new_jid(self) -> str:
+        """Salt's jid, made unique in this process (Salt's is the time to the
+        microsecond, which two calls here may share)."""
+        jid = salt.utils.jid.gen_jid(self.opts)
+        while jid <= self._last_jid or jid in self.returns.jobs:
+            jid = f"{int(jid[:20]) + 1}{jid[20:]}"
+        self._last_jid = jid
+        return jid
+
+    async def run(self, chunk: dict[str, Any]) -> Any:
+        if chunk["client"] == "runner":
+            return await self.runner(chunk)
+        return await self.local(chunk)
+
+    # -- local -------------------------------------------------------------------------
+    async def local(self, chunk: dict[str, Any]) -> Any:
+        jid = self.new_jid()
+        wake = asyncio.Event()
+        with contextlib.ExitStack() as stack:
+            watch = stack.enter_context(self.returns.watch(jid, wake))
+            pub = await self.gateway.call(self.dispatcher.publish_local, chunk, jid)
+            if not pub:
+                return self.dispatcher.local_result(chunk, pub, {}, {})
+            timeout, gather_timeout = await self.gateway.call(self.dispatcher.timeouts, chunk)
+
+            async def find_job(pending: set[str]) -> JobWatch | None:
+                find_jid = self.new_jid()
+                jinfo = stack.enter_context(self.returns.watch(find_jid, wake))
+                args = (chunk, jid, pending, find_jid, gather_timeout)
+                sent = await self.gateway.call(self.dispatcher.find_job, *args)
+                return jinfo if sent else None
+
+            got = await job_wait.gather(
+                watch, set(pub["minions"]), timeout, gather_timeout, find_job
+            )
+        silent = {}
+        if got.never_returned:
+            args = (jid, set(got.returns), got.never_returned)
+            silent = await self.gateway.call(self.dispatcher.silent_placeholders, *args)
+        return self.dispatcher.local_result(chunk, pub, got.returns, silent)
+
+    # -- runner ------------------------------------------------------------------------
+    async def runner(self, chunk: dict[str, Any]) -> Any:
+        timeout = chunk.get("timeout")
+        timeout = float(timeout) if timeout is not None else self.opts.get("rest_timeout", 300)
+        with self.returns.publishing_run():
+            job = await self.gateway.call(self.dispatcher.publish_runner, chunk)
+            ret = await self.returns.run_return(f"{job['tag']}/ret", timeout)
+        if ret is None:
+            jid = job["jid"]
+            raise salt.exceptions.SaltClientTimeout(f"RunnerClient job '{jid}' timed out", jid=jid)
+        return ret if chunk.get("full_return") else ret["data"]["return"]

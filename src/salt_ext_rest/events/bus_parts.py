@@ -1,0 +1,121 @@
+"""Parts of the event bus (:mod:`salt_ext_rest.events.bus`): tag escaping, what it
+needs of a shared history, a subscription waiting for its resume id, the backlog of
+events nobody wanted yet."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from salt_ext_rest.backend.bus_client import decode
+from salt_ext_rest.events.history import EventHistory, base_of, content_id, strip_peer
+from salt_ext_rest.events.model import BusEvent
+from salt_ext_rest.events.subscription import Subscription
+
+# C0 controls, DEL and C1 controls: line breaks and NUL would let a tag forge SSE
+# frames (a ``/hook`` path or a minion's ``event.send`` chooses the tag).
+NOTICE_PREFIX = "salt/netapi/rest_ext/stream/"
+UNKNOWN = (
+    "resume id is not in the event history (too old, from another host without a shared "
+    "history, or from before a loss of the event bus)"
+)
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def has_controls(text: str) -> bool:
+    return _CONTROLS.search(text) is not None
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with each control character written as ``%XX`` (``%0D`` for CR)."""
+    if not _CONTROLS.search(text):
+        return text
+    return _CONTROLS.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), text)
+
+
+class SharedFeed(Protocol):
+    """What the bus needs of a shared history (:mod:`.shared_history`)."""
+
+    active: bool  # False: deliver this master's events directly (no store, or it failed)
+    pending: set[Subscription]  # resumes being replayed
+
+    def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    def submit(self, event: BusEvent) -> None: ...
+    def resume(self, sub: Subscription, last_id: str) -> None: ...
+    def status(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class Waiting:
+    """A subscription resuming from an id not seen here yet."""
+
+    last_id: str
+    timer: asyncio.TimerHandle | None = None
+    held: list[BusEvent] = field(default_factory=list)
+
+
+def incomplete(sub: Subscription, last_id: str, reason: str) -> None:
+    """Tell ``sub`` that its resume from ``last_id`` misses events, and why."""
+    data = {"reason": reason, "missed": True, "last_event_id": last_id}
+    sub.offer(BusEvent("", NOTICE_PREFIX + "resume_incomplete", data, notice=True))
+
+
+def close_token(subs: tuple[Subscription, ...], token: str, reason: str) -> int:
+    """Close every subscription of ``subs`` authenticated by ``token`` (logout)."""
+    closed = 0
+    for sub in subs:
+        if sub.identity is not None and sub.identity.token == token:
+            sub.close(reason, 1008)
+            closed += 1
+    return closed
+
+
+class Backlog:
+    """Events nobody wanted when they came, undecoded: ``(tag, body, arrival time)``,
+    as many as the history keeps. When it is full, everything the history holds is
+    older than a whole history (so evicted: a resume from it is "too old", never a
+    silent gap), and the oldest undecoded event is dropped; its id is computed only
+    if a resume asks for an id this worker does not know (:meth:`gone_ids`)."""
+
+    def __init__(self, size: int, redact: Callable[[Any], Any]) -> None:
+        self.redact = redact
+        self.events: deque[tuple[str, bytes, float]] = deque(maxlen=size)
+        self.gone: deque[tuple[str, bytes]] = deque(maxlen=size)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def add(self, tag: str, body: bytes, stamp: float, history: EventHistory) -> None:
+        if len(self.events) == self.events.maxlen:
+            history.evict_all()
+            self.gone.append(self.events[0][:2])
+        self.events.append((tag, body, stamp))
+
+    def drain(self) -> Iterator[tuple[str, dict[str, Any], float]]:
+        """The events in bus order, decoded (a malformed one is dropped), and forgotten."""
+        while self.events:
+            tag, body, stamp = self.events.popleft()
+            with contextlib.suppress(Exception):
+                data = decode(body)
+                yield tag, data if isinstance(data, dict) else {"data": data}, stamp
+
+    def dropped(self, last_id: str, history: EventHistory) -> bool:
+        """Was ``last_id`` an event dropped undecoded? (the ids of the dropped events are
+        computed once, as the bus computes them, and remembered as evicted)"""
+        while self.gone:
+            tag, body = self.gone.popleft()
+            with contextlib.suppress(Exception):
+                data = decode(body)
+                clean = self.redact(strip_peer(data if isinstance(data, dict) else {"data": data}))
+                history.mark_gone(content_id(escape_controls(tag), clean))
+        return history.evicted(base_of(last_id))
+
+    def clear(self) -> None:
+        self.events.clear()
+        self.gone.clear()

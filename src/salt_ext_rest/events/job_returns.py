@@ -1,0 +1,120 @@
+"""Job returns taken from the bus's one subscription, for the calls waiting on them.
+
+A synchronous ``local`` or ``runner`` call registers the jid it waits for here; the
+bus (:mod:`salt_ext_rest.events.bus`) looks at each event's tag first and hands the
+events of a registered jid to its :class:`JobWatch`. No call opens a bus listener of
+its own, so a job costs the same at any concurrency (Salt's ``LocalClient.cmd`` opens
+one per call, and each decodes every event on the bus).
+
+A runner's jid is chosen by the master, so its return could come before the caller
+knows the jid: while a runner call is being published (:meth:`JobReturns.runs`),
+runner and wheel returns are kept a short while for it (:meth:`JobReturns.run_return`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any
+
+JOB_PREFIX = "salt/job/"
+RUN_PREFIXES = ("salt/run/", "salt/wheel/")
+#: runner/wheel returns kept for callers still learning their jid
+EARLY_KEEP = 1000
+
+
+class JobWatch:
+    """The events of one jid, in bus order, until the caller takes them."""
+
+    def __init__(self, jid: str, wake: asyncio.Event) -> None:
+        self.jid = jid
+        self.wake = wake
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def put(self, tag: str, data: dict[str, Any]) -> None:
+        self.events.append((tag, data))
+        self.wake.set()
+
+    def drain(self) -> list[tuple[str, dict[str, Any]]]:
+        taken, self.events = self.events, []
+        return taken
+
+
+class JobReturns:
+    """The jids someone waits for; fed by the bus, one dictionary look-up per event."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, JobWatch] = {}
+        self.runs: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.publishing = 0  # runner calls whose jid is not known yet
+        self.early: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    # -- bus side ------------------------------------------------------------------
+    def wants(self, tag: str) -> bool:
+        """Is the event with this tag awaited? (before its body is decoded)"""
+        if tag.startswith(JOB_PREFIX):
+            return bool(self.jobs) and _jid(tag, len(JOB_PREFIX)) in self.jobs
+        if tag.startswith(RUN_PREFIXES) and tag.endswith("/ret"):
+            return bool(self.runs) or self.publishing > 0
+        return False
+
+    def feed(self, tag: str, data: Any) -> None:
+        if not isinstance(data, dict):
+            return
+        if tag.startswith(JOB_PREFIX):
+            watch = self.jobs.get(_jid(tag, len(JOB_PREFIX)))
+            if watch is not None:
+                watch.put(tag, data)
+            return
+        future = self.runs.get(tag)
+        if future is not None and not future.done():
+            future.set_result({"tag": tag, "data": data})
+        elif self.publishing > 0:
+            self.early[tag] = {"tag": tag, "data": data}
+            while len(self.early) > EARLY_KEEP:
+                self.early.popitem(last=False)
+
+    # -- caller side ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def watch(self, jid: str, wake: asyncio.Event) -> Iterator[JobWatch]:
+        """Collect the events of ``jid`` while the block runs."""
+        watch = self.jobs[jid] = JobWatch(jid, wake)
+        try:
+            yield watch
+        finally:
+            if self.jobs.get(jid) is watch:
+                del self.jobs[jid]
+
+    @contextlib.contextmanager
+    def publishing_run(self) -> Iterator[None]:
+        """Keep runner and wheel returns while a runner call learns its jid."""
+        self.publishing += 1
+        try:
+            yield
+        finally:
+            self.publishing -= 1
+            if self.publishing == 0 and not self.runs:
+                self.early.clear()
+
+    async def run_return(self, tag: str, timeout: float) -> dict[str, Any] | None:
+        """The ``{"tag", "data"}`` of the return event ``tag``; ``None`` after ``timeout``."""
+        early = self.early.pop(tag, None)
+        if early is not None:
+            return early
+        future = self.runs[tag] = asyncio.get_running_loop().create_future()
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            return None
+        finally:
+            self.runs.pop(tag, None)
+
+    def status(self) -> dict[str, int]:
+        return {"jobs": len(self.jobs), "runs": len(self.runs), "kept": len(self.early)}
+
+
+def _jid(tag: str, start: int) -> str:
+    end = tag.find("/", start)
+    return tag[start:] if end < 0 else tag[start:end]

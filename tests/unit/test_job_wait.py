@@ -1,0 +1,173 @@
+"""Waiting for job returns fed by the bus: Salt's timeout and find_job rules."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from salt_ext_rest.backend import job_wait
+from salt_ext_rest.events.job_returns import JobReturns
+
+JID = "20261207150000000001"
+FIND = "20261207150000000002"
+
+
+def ret(mid: str, value: object = True, jid: str = JID, **extra: object) -> tuple[str, dict]:
+    return f"salt/job/{jid}/ret/{mid}", {"id": mid, "return": value, "retcode": 0, **extra}
+
+
+def run(scenario: Callable[[], Awaitable[None]]) -> Callable[[], None]:
+    """A test that runs ``scenario`` on a fresh event loop."""
+
+    def test() -> None:
+        asyncio.run(scenario())
+
+    test.__name__ = scenario.__name__
+    return test
+
+
+def feed(returns: JobReturns, *events: tuple[str, dict]) -> None:
+    for tag, data in events:
+        if returns.wants(tag):
+            returns.feed(tag, data)
+
+
+async def no_find_job(pending: set[str]) -> None:
+    raise AssertionError(f"find_job asked for {pending}")
+
+
+@run
+async def test_all_returned_ends_at_once() -> None:
+    returns = JobReturns()
+    with returns.watch(JID, asyncio.Event()) as watch:
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.05, feed, returns, ret("a"), ret("b", {"x": 1}), ret("a", False))
+        started = time.monotonic()
+        got = await job_wait.gather(watch, {"a", "b"}, 5, 5, no_find_job)
+    assert time.monotonic() - started < 1
+    assert got.returns == {
+        "a": {"ret": True, "retcode": 0},  # the replayed duplicate is ignored
+        "b": {"ret": {"x": 1}, "retcode": 0},
+    }
+    assert not got.missing and not returns.jobs
+
+
+@run
+async def test_silent_minion_is_asked_then_missing() -> None:
+    returns, asked = JobReturns(), []
+
+    async def find_job(pending: set[str]) -> None:
+        asked.append(set(pending))
+        return None  # nobody accepted to ask
+
+    with returns.watch(JID, asyncio.Event()) as watch:
+        feed(returns, ret("a"))
+        started = time.monotonic()
+        got = await job_wait.gather(watch, {"a", "b"}, 0.2, 0.2, find_job)
+    waited = time.monotonic() - started
+    assert asked == [{"b"}]
+    assert got.missing == {"b"} and set(got.returns) == {"a"}
+    assert 0.35 <= waited < 2  # timeout, then gather_job_timeout
+
+
+@run
+async def test_minion_still_running_gets_more_time() -> None:
+    returns, asked = JobReturns(), []
+    wake = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with returns.watch(JID, wake) as watch, returns.watch(FIND, wake) as jinfo:
+
+        async def find_job(pending: set[str]):
+            asked.append(set(pending))
+            running = {"jid": JID, "fun": "test.sleep"}  # b: still running the job
+            loop.call_later(0.02, feed, returns, ret("b", running, jid=FIND))
+            if len(asked) == 1:
+                loop.call_later(0.4, feed, returns, ret("b", "late"))
+            return jinfo
+
+        feed(returns, ret("a"))
+        got = await job_wait.gather(watch, {"a", "b"}, 0.2, 0.1, find_job)
+    assert got.returns["b"]["ret"] == "late" and not got.missing
+    assert len(asked) >= 2 and all(pending == {"b"} for pending in asked)  # asked again
+
+
+@run
+async def test_find_job_not_running_answer_does_not_extend() -> None:
+    returns = JobReturns()
+    wake = asyncio.Event()
+    with returns.watch(JID, wake) as watch, returns.watch(FIND, wake) as jinfo:
+
+        async def find_job(pending: set[str]):
+            feed(returns, ret("b", {}, jid=FIND))  # not running it any more
+            return jinfo
+
+        started = time.monotonic()
+        got = await job_wait.gather(watch, {"b"}, 0.1, 0.1, find_job)
+    assert got.missing == {"b"} and time.monotonic() - started < 1
+
+
+def test_registry_decodes_only_awaited_events() -> None:
+    returns = JobReturns()
+    assert not returns.wants(f"salt/job/{JID}/ret/a")
+    with returns.watch(JID, asyncio.Event()) as watch:
+        assert returns.wants(f"salt/job/{JID}/ret/a")
+        assert returns.wants(f"salt/job/{JID}/new")
+        assert not returns.wants(f"salt/job/{FIND}/ret/a")
+        assert not returns.wants("salt/run/1/ret") and not returns.wants("salt/auth")
+        feed(returns, ret("a"))
+        assert [tag for tag, _ in watch.drain()] == [f"salt/job/{JID}/ret/a"]
+    assert not returns.wants(f"salt/job/{JID}/ret/a")
+
+
+def test_resource_ids_are_their_own_rows() -> None:
+    got = job_wait.Gathered(minions={"m", "r1"})
+    tag, data = ret("m", resource_id="r1")
+    job_wait.take_return(JID, tag, data, got)
+    assert set(got.returns) == {"r1"} and got.missing == {"m"}
+
+
+@run
+async def test_runner_return_before_its_jid_is_known() -> None:
+    returns = JobReturns()
+    with returns.publishing_run():
+        assert returns.wants("salt/run/1/ret") and not returns.wants("salt/run/1/new")
+        returns.feed("salt/run/1/ret", {"return": 42})  # before the master answered
+        early = await returns.run_return("salt/run/1/ret", 1)
+        asyncio.get_running_loop().call_later(0.05, returns.feed, "salt/run/2/ret", {"return": 7})
+        later = await returns.run_return("salt/run/2/ret", 1)
+    assert early == {"tag": "salt/run/1/ret", "data": {"return": 42}}
+    assert later is not None and later["data"] == {"return": 7}
+    assert not returns.early and not returns.wants("salt/run/3/ret")
+
+
+@run
+async def test_runner_return_times_out() -> None:
+    returns = JobReturns()
+    with returns.publishing_run():
+        assert await returns.run_return("salt/run/9/ret", 0.05) is None
+    assert not returns.runs
+
+
+@pytest.mark.parametrize(
+    "data, verdict",
+    [
+        ({"id": "b", "return": {"jid": JID}}, True),
+        ({"id": "b", "return": {}}, None),
+        ({"id": "b", "return": "error text"}, None),
+        ({"id": "b", "return": {"return": {}}}, None),
+        ({"id": "b", "return": {"jid": JID}, "retcode": 1}, False),
+    ],
+)
+def test_find_job_answers(data: dict, verdict: bool | None) -> None:
+    assert job_wait.still_running(data) is verdict
+
+
+def test_listed_unknown_minion_is_never_returned() -> None:
+    got = job_wait.Gathered(minions={"m"})
+    new = {"jid": JID, "minions": ["m"], "missing": ["ghost"]}
+    job_wait.take_return(JID, f"salt/job/{JID}/new", new, got)
+    job_wait.take_return(JID, *ret("m"), got)
+    assert not got.missing and got.never_returned == {"ghost"}
