@@ -139,9 +139,13 @@ def test_bus_counts_queued_events_and_slow_consumers():
 
 
 def test_undecodable_events_are_counted():
+    """Counted when decoded: at once for a wanted tag, else when the backlog is read."""
     bus = EventBus({})
-    bus._publish_raw(b"salt/tag\n\n\xc1")
-    assert bus.undecodable == 1
+    bus._publish_raw(b"salt/tag\n\n\xc1")  # nobody wants it: kept undecoded
+    bus.catch_up()
+    bus.jobs.wants = lambda tag: True  # type: ignore[method-assign]
+    bus._publish_raw(b"salt/job/1/ret/m\n\n\xc1")
+    assert (bus.undecodable, bus.backlog.undecodable) == (1, 1)
 
 
 @pytest.mark.parametrize(

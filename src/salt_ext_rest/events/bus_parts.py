@@ -87,6 +87,7 @@ class Backlog:
         self.redact = redact
         self.events: deque[tuple[str, bytes, float]] = deque(maxlen=size)
         self.gone: deque[tuple[str, bytes]] = deque(maxlen=size)
+        self.undecodable = 0  # malformed bodies found when the backlog was decoded
 
     def __len__(self) -> int:
         return len(self.events)
@@ -101,9 +102,12 @@ class Backlog:
         """The events in bus order, decoded (a malformed one is dropped), and forgotten."""
         while self.events:
             tag, body, stamp = self.events.popleft()
-            with contextlib.suppress(Exception):
+            try:
                 data = decode(body)
-                yield tag, data if isinstance(data, dict) else {"data": data}, stamp
+            except Exception:
+                self.undecodable += 1
+                continue
+            yield tag, data if isinstance(data, dict) else {"data": data}, stamp
 
     def dropped(self, last_id: str, history: EventHistory) -> bool:
         """Was ``last_id`` an event dropped undecoded? (the ids of the dropped events are

@@ -87,7 +87,7 @@ def instrument(context: ApiContext) -> None:
     bus, gateway = context.bus, context.gateway
     metrics.watch("events_received", lambda: bus.received)
     metrics.watch("events_delivered", lambda: bus.queued)
-    metrics.watch("events_dropped_undecodable", lambda: bus.undecodable)
+    metrics.watch("events_dropped_undecodable", lambda: bus.undecodable + bus.backlog.undecodable)
     metrics.watch("events_dropped_slow_consumer", lambda: bus.slow_dropped)
     metrics.watch("slow_consumers_cut", lambda: bus.cut)
     metrics.watch("bus_reconnects", lambda: bus.reconnects)
