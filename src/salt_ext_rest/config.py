@@ -67,6 +67,9 @@ class RestConfig:
     body_timeout: float = 120.0
     max_streams_per_token: int = 20
     token_cache_ttl: float = 2.0
+    apikey_default_lifetime: int = 30 * 86400
+    apikey_max_lifetime: int = 365 * 86400
+    apikey_recheck_interval: float = 10.0
     event_visibility: str = "acl"
     # eauth backend -> user name, ``group%`` or ``*`` -> tag globs a restricted user sees
     event_visibility_tags: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)

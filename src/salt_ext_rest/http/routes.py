@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from salt_ext_rest.apikeys.handlers import ApiKeyHandler, ApiKeysHandler
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.http import handlers, resources, static
+from salt_ext_rest.http.me import MeHandler
 from salt_ext_rest.http.sse import EventsHandler
 from salt_ext_rest.http.stats import StatsHandler
 from salt_ext_rest.http.stream_protocol import StreamSocket
@@ -26,6 +28,7 @@ def routes(context: ApiContext) -> list[Route]:
     the probes, the static app, then what plugins add."""
     table = [*core_routes(context), *event_routes(context), *resource_routes(context)]
     table += probe_routes(context)  # /healthz, /readyz
+    table += identity_routes(context)  # /apikeys, /me
     table += static.static_routes(context.config)
     for extra in context.pm.hook.rest_routes(context=context):
         table.extend(extra)
@@ -40,6 +43,16 @@ def core_routes(context: ApiContext) -> list[Route]:
         (r"/logout/?", handlers.LogoutHandler, kwargs),
         (r"/token/?", handlers.TokenHandler, kwargs),
         (r"/run/?", handlers.RunHandler, kwargs),
+    ]
+
+
+def identity_routes(context: ApiContext) -> list[Route]:
+    """Scoped API keys (``/apikeys``; ``/keys`` is Salt's minion keys) and ``/me``."""
+    kwargs = {"context": context}
+    return [
+        (r"/apikeys/?", ApiKeysHandler, kwargs),
+        (r"/apikeys/([^/]+)/?", ApiKeyHandler, kwargs),
+        (r"/me/?", MeHandler, kwargs),
     ]
 
 

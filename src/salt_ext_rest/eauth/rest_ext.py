@@ -1,0 +1,74 @@
+"""Salt eauth module ``rest_ext``: the identities of rest_ext's API keys.
+
+Loaded by Salt from the extension (:func:`salt_ext_rest.loader.loader_dirs` names this
+directory for the ``auth`` loader), in salt-api and in the master. Enable it with::
+
+    external_auth:
+      rest_ext: {}
+
+* ``auth(username, password)``: ``username`` is a key's id, ``password`` the key;
+  true only for a live key whose secret matches (the slow hash is checked).
+* ``acl(username, token=...)``: the key's scopes, read from the key store on every
+  call, so Salt's ``LoadAuth`` checks publishes, runner and wheel calls made with the
+  key's Salt token against them; a revoked or expired key gets ``[]`` (nothing).
+  When the load carries a ``token``, the key is the token's, never the claimed
+  ``username``.
+"""
+
+import logging
+import time
+
+import salt.cache
+
+from salt_ext_rest.apikeys.store import KeyStore, is_live
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "rest_ext"
+EAUTH = "rest_ext"
+_TOKEN_STORES = {}
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _token_store(opts):
+    key = id(opts)
+    if key not in _TOKEN_STORES:
+        cluster_id = opts.get("eauth_tokens.cluster_id") or opts.get("cluster_id")
+        _TOKEN_STORES[key] = salt.cache.factory(
+            opts, driver=opts.get("eauth_tokens.cache_driver", "localfs"), cluster_id=cluster_id
+        )
+    return _TOKEN_STORES[key]
+
+
+def _token_owner(opts, token):
+    """The key id a live ``rest_ext`` Salt token was minted for, or ``None``."""
+    try:
+        tdata = _token_store(opts).fetch("tokens", token)
+    except Exception:  # pylint: disable=broad-except
+        return None
+    if not isinstance(tdata, dict) or tdata.get("eauth") != EAUTH:
+        return None
+    if tdata.get("expire", 0) < time.time():
+        return None
+    return tdata.get("name")
+
+
+def auth(username, password, **kwargs):
+    """Is ``password`` the live key whose id is ``username``?"""
+    record = KeyStore(__opts__).verify(password)  # noqa: F821 - injected by Salt's loader
+    return bool(record) and record.get("id") == username
+
+
+def acl(username=None, token=None, **kwargs):
+    """The key's scopes; ``[]`` for an unknown, revoked or expired key."""
+    opts = __opts__  # noqa: F821 - injected by Salt's loader
+    name = _token_owner(opts, token) if token else username
+    if not isinstance(name, str):
+        return []
+    record = KeyStore(opts).get(name)
+    if not is_live(record):
+        return []
+    return list(record.get("scopes") or [])
