@@ -79,7 +79,8 @@ def netapi_config(netapi_module, port, **extra):
 
 
 def external_auth_config():
-    """Return ``external_auth`` with the two test backends and no system users."""
+    """Return ``external_auth`` with the two test backends and no system users, and the
+    extension's ``rest_ext`` eauth (API keys; empty: its ACLs are the keys' scopes)."""
     full = [".*", "@runner", "@wheel", "@jobs"]
     return {
         "auto": {
@@ -92,6 +93,7 @@ def external_auth_config():
             LIMITED_USER: ["test.*"],
             WEB_KEYS_USER: copy.deepcopy(WEB_KEYS_ACL),
         },
+        "rest_ext": {},
     }
 
 
