@@ -168,7 +168,9 @@ def test_bad_requests(api):
     create(api, name="../x", expect=400)
     create(api, expires_in=-1, expect=400)
     create(api, expires_in=10**12, expect=400)
-    assert ApiClient(api.url, token="sre_0123456789abcdef_" + "x" * 43).get("/me").status_code == 401
+    assert (
+        ApiClient(api.url, token="sre_0123456789abcdef_" + "x" * 43).get("/me").status_code == 401
+    )
 
 
 def test_me_for_a_password_login_and_a_key(api, keyed, key):

@@ -51,7 +51,9 @@ class _KeysBase(ApiHandler):
         return {**public(record), "last_used": used}
 
     async def visible(self, kid: str, identity: Identity, admin: bool) -> dict[str, Any]:
-        record = await self.context.gateway.call(self.store.get, kid) if ID_RE.fullmatch(kid) else None
+        record = (
+            await self.context.gateway.call(self.store.get, kid) if ID_RE.fullmatch(kid) else None
+        )
         if not record or not (admin or _owns(identity, record)):
             raise NotFound("No such API key")
         return record
@@ -65,7 +67,7 @@ class ApiKeysHandler(_KeysBase):
     async def get(self) -> None:
         identity, admin = await self.caller()
         gateway = self.context.gateway
-        records = await gateway.call(self.store.list)
+        records = await gateway.call(self.store.records)
         mine = [r for r in records if admin or _owns(identity, r)]
         used = await gateway.call(lambda: [self.store.last_used(r["id"]) for r in mine])
         self.send({"return": [self.view(r, u) for r, u in zip(mine, used, strict=True)]})
@@ -117,7 +119,7 @@ class ApiKeysHandler(_KeysBase):
             raise BadRequest("'expires_in': seconds, a positive number")
         if lifetime > config.apikey_max_lifetime:
             raise BadRequest(f"'expires_in': at most {config.apikey_max_lifetime} seconds")
-        return name, list(scopes), float(lifetime)
+        return name, list(scopes if isinstance(scopes, list) else ()), float(lifetime)
 
 
 class ApiKeyHandler(_KeysBase):

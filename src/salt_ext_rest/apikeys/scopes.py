@@ -52,7 +52,9 @@ def grants(acl: Any) -> list[Grant]:
             for key, value in entry.items():
                 if not isinstance(key, str) or not key:
                     raise ScopeError("a target or @kind is a non-empty string")
-                kind, target = (_KINDS.get(key, key), "*") if key.startswith("@") else ("minion", key)
+                kind, target = (
+                    (_KINDS.get(key, key), "*") if key.startswith("@") else ("minion", key)
+                )
                 found.extend((kind, target, fun) for fun in _fun_entries(value))
         else:
             raise ScopeError("an entry is a function, an @kind or {target: [functions]}")

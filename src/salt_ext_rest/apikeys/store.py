@@ -69,7 +69,7 @@ def secret_matches(record: dict[str, Any], secret: str) -> bool:
 
 def is_live(record: dict[str, Any] | None, now: float | None = None) -> bool:
     """A record that exists and has not expired."""
-    return bool(record) and float(record.get("expires", 0)) > (now or time.time())
+    return record is not None and float(record.get("expires", 0)) > (now or time.time())
 
 
 class KeyStore:
@@ -112,11 +112,11 @@ class KeyStore:
         if parsed is None:
             return None
         record = self.get(parsed[0])
-        if not is_live(record) or not secret_matches(record or {}, parsed[1]):
+        if record is None or not is_live(record) or not secret_matches(record, parsed[1]):
             return None
         return record
 
-    def list(self) -> list[dict[str, Any]]:
+    def records(self) -> list[dict[str, Any]]:
         if not self.root.is_dir():
             return []
         found = (self.get(p.stem) for p in sorted(self.root.glob("*.json")))

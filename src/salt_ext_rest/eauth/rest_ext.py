@@ -17,6 +17,7 @@ directory for the ``auth`` loader), in salt-api and in the master. Enable it wit
 
 import logging
 import time
+from typing import Any
 
 import salt.cache
 
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 
 __virtualname__ = "rest_ext"
 EAUTH = "rest_ext"
-_TOKEN_STORES = {}
+_TOKEN_STORES: dict[int, Any] = {}
+__opts__: dict[str, Any]
 
 
 def __virtual__():
@@ -58,17 +60,16 @@ def _token_owner(opts, token):
 
 def auth(username, password, **kwargs):
     """Is ``password`` the live key whose id is ``username``?"""
-    record = KeyStore(__opts__).verify(password)  # noqa: F821 - injected by Salt's loader
-    return bool(record) and record.get("id") == username
+    record = KeyStore(__opts__).verify(password)
+    return record is not None and record.get("id") == username
 
 
 def acl(username=None, token=None, **kwargs):
     """The key's scopes; ``[]`` for an unknown, revoked or expired key."""
-    opts = __opts__  # noqa: F821 - injected by Salt's loader
-    name = _token_owner(opts, token) if token else username
+    name = _token_owner(__opts__, token) if token else username
     if not isinstance(name, str):
         return []
-    record = KeyStore(opts).get(name)
-    if not is_live(record):
+    record = KeyStore(__opts__).get(name)
+    if record is None or not is_live(record):
         return []
     return list(record.get("scopes") or [])
