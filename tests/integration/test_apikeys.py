@@ -158,8 +158,12 @@ def test_a_key_cannot_be_broader_than_its_creator(api_url, limited_credentials, 
     assert api.request("DELETE", f"/apikeys/{admin_key['id']}").status_code == 200
 
 
-def test_a_key_cannot_create_keys(keyed):
+def test_a_key_cannot_create_keys_nor_log_in(keyed, key):
     create(keyed, scopes=[{"minion-1": ["test.ping"]}], expect=403)
+    # no Salt token of a key is ever handed out (each is tracked, revoked with the key)
+    login = {"username": key["id"], "password": key["key"], "eauth": "rest_ext"}
+    assert ApiClient(keyed.url).post("/login", json=login).status_code == 401
+    assert ApiClient(keyed.url).post("/token", json=login).status_code == 401
 
 
 def test_bad_requests(api):

@@ -19,14 +19,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from salt_ext_rest.apikeys.store import PREFIX, KeyStore, is_live, parse_key
+from salt_ext_rest.apikeys.store import EAUTH, PREFIX, KeyStore, is_live, parse_key
 from salt_ext_rest.auth.identity import Credentials, Identity
 
 if TYPE_CHECKING:
     from salt_ext_rest.services import Services
 
-#: the eauth module whose tokens back API keys (salt_ext_rest/eauth/rest_ext.py)
-EAUTH = "rest_ext"
+__all__ = ["EAUTH", "ApiKeyAuthenticator", "public"]
 #: seconds between writes of last-used times
 FLUSH_INTERVAL = 30.0
 

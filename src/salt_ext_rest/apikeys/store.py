@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 PREFIX = "sre_"
+#: the eauth module whose Salt tokens back API keys (salt_ext_rest/eauth/rest_ext.py)
+EAUTH = "rest_ext"
 #: ``sre_<16 hex id>_<secret>``
 KEY_RE = re.compile(r"sre_([0-9a-f]{16})_([A-Za-z0-9_-]{32,64})")
 ID_RE = re.compile(r"[0-9a-f]{16}")
