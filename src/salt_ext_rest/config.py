@@ -70,6 +70,14 @@ class RestConfig:
     apikey_default_lifetime: int = 30 * 86400
     apikey_max_lifetime: int = 365 * 86400
     apikey_recheck_interval: float = 10.0
+    jwt_jwks: str = ""
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_algorithms: tuple[str, ...] = ("RS256", "ES256")
+    jwt_user_claim: str = "sub"
+    jwt_groups_claim: str = "groups"
+    jwt_jwks_ttl: float = 300.0
+    jwt_leeway: float = 30.0
     event_visibility: str = "acl"
     # eauth backend -> user name, ``group%`` or ``*`` -> tag globs a restricted user sees
     event_visibility_tags: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
@@ -156,6 +164,8 @@ def _normalise(raw: dict[str, Any]) -> dict[str, Any]:
         values["cors_origin"] = tuple(origins)
     if "trusted_proxies" in values:
         values["trusted_proxies"] = tuple(values["trusted_proxies"])
+    if "jwt_algorithms" in values:
+        values["jwt_algorithms"] = tuple(values["jwt_algorithms"])
     return values
 
 
@@ -181,7 +191,7 @@ def _check_files(conf: RestConfig) -> None:
 #: or, for ``/``, would catch every unmatched POST)
 OWN_PATHS = frozenset(
     {"login", "logout", "token", "run", "events", "all_events", "formatted_events", "ws"}
-    | {"stream", "minions", "jobs", "keys", "stats"}
+    | {"stream", "minions", "jobs", "keys", "stats", "apikeys", "me"}
 )
 
 
@@ -232,4 +242,10 @@ def load_config(opts: dict[str, Any]) -> RestConfig:
     _check_paths(conf)
     _check_proxies(conf)
     _check_files(conf)
+    _check_jwt(conf)
     return conf
+
+
+def _check_jwt(conf: RestConfig) -> None:
+    if conf.jwt_jwks and not (conf.jwt_issuer and conf.jwt_audience):
+        raise ConfigError("'jwt_jwks': set 'jwt_issuer' and 'jwt_audience' as well")

@@ -1,4 +1,4 @@
-"""Salt eauth module ``rest_ext``: the identities of rest_ext's API keys.
+"""Salt eauth module ``rest_ext``: identities rest_ext verifies itself (API keys, OIDC/JWT).
 
 Loaded by Salt from the extension (:func:`salt_ext_rest.loader.loader_dirs` names this
 directory for the ``auth`` loader), in salt-api and in the master. Enable it with::
@@ -8,11 +8,15 @@ directory for the ``auth`` loader), in salt-api and in the master. Enable it wit
 
 * ``auth(username, password)``: ``username`` is a key's id, ``password`` the key;
   true only for a live key whose secret matches (the slow hash is checked).
-* ``acl(username, token=...)``: the key's scopes, read from the key store on every
-  call, so Salt's ``LoadAuth`` checks publishes, runner and wheel calls made with the
-  key's Salt token against them; a revoked or expired key gets ``[]`` (nothing).
-  When the load carries a ``token``, the key is the token's, never the claimed
-  ``username``.
+  Or ``password`` is a proof made by this very process (:mod:`salt_ext_rest.auth.proof`)
+  that it verified ``username`` (a JWT bearer): only a salt-api worker can mint those.
+* ``groups(username, password)``: a proof's groups (the JWT's group claim).
+* ``acl(username, token=...)``: for a key (a 16-hex id), the key's scopes, read from
+  the key store on every call, so Salt's ``LoadAuth`` checks publishes, runner and
+  wheel calls made with the key's Salt token against them; a revoked or expired key
+  gets ``[]`` (nothing). For any other name ``None``: Salt then applies the
+  ``external_auth: rest_ext:`` entries of the user and its ``group%``. When the load
+  carries a ``token``, the identity is the token's, never the claimed ``username``.
 """
 
 import logging
@@ -21,7 +25,8 @@ from typing import Any
 
 import salt.cache
 
-from salt_ext_rest.apikeys.store import KeyStore, is_live
+from salt_ext_rest.apikeys.store import ID_RE, KeyStore, is_live
+from salt_ext_rest.auth import proof
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +64,30 @@ def _token_owner(opts, token):
 
 
 def auth(username, password, **kwargs):
-    """Is ``password`` the live key whose id is ``username``?"""
+    """Is ``password`` the live key whose id is ``username``, or this process's proof?"""
+    verified = proof.check(password)
+    if verified is not None:
+        return verified.get("user") == username and not ID_RE.fullmatch(str(username))
     record = KeyStore(__opts__).verify(password)
     return record is not None and record.get("id") == username
 
 
+def groups(username, password=None, **kwargs):
+    """The groups a proof carries (a JWT's group claim); none for a key."""
+    verified = proof.check(password)
+    if verified is None or verified.get("user") != username:
+        return []
+    return [str(group) for group in verified.get("groups") or []]
+
+
 def acl(username=None, token=None, **kwargs):
-    """The key's scopes; ``[]`` for an unknown, revoked or expired key."""
+    """A key's scopes (``[]`` for an unknown, revoked or expired key); ``None`` for
+    other identities (Salt then reads ``external_auth: rest_ext:``)."""
     name = _token_owner(__opts__, token) if token else username
     if not isinstance(name, str):
         return []
+    if not ID_RE.fullmatch(name):
+        return None
     record = KeyStore(__opts__).get(name)
     if record is None or not is_live(record):
         return []

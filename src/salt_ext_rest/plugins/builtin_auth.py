@@ -1,17 +1,21 @@
-"""Built-in plugin: API key, Salt token and Salt eauth authentication, Salt ACL policy."""
+"""Built-in plugin: API key, JWT bearer, Salt token and Salt eauth authentication, Salt
+ACL policy."""
 
 from __future__ import annotations
 
 from salt_ext_rest.apikeys.authenticator import ApiKeyAuthenticator
 from salt_ext_rest.auth.backends import SaltEauthAuthenticator, SaltTokenAuthenticator
+from salt_ext_rest.auth.jwt_bearer import JwtAuthenticator
 from salt_ext_rest.authz import SaltAclPolicy
 from salt_ext_rest.plugins.markers import hookimpl
 
 
 @hookimpl(trylast=True)
 def rest_authenticators(context):
+    jwt = [JwtAuthenticator(context)] if context.config.jwt_jwks else []
     return [
         ApiKeyAuthenticator(context),
+        *jwt,
         SaltTokenAuthenticator(context),
         SaltEauthAuthenticator(context),
     ]
