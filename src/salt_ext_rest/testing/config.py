@@ -40,6 +40,11 @@ WEB_KEYS_ACL = [
     }
 ]
 
+#: a JWT bearer's user (``test.*`` on minion-1) and group (``test.*`` on minion-2),
+#: entries of the ``rest_ext`` eauth
+JWT_USER = "oidc-alice"
+JWT_GROUP = "oidc-ops"
+
 ENABLED_CLIENTS = list(NON_SSH_CLIENTS)
 
 
@@ -93,7 +98,11 @@ def external_auth_config():
             LIMITED_USER: ["test.*"],
             WEB_KEYS_USER: copy.deepcopy(WEB_KEYS_ACL),
         },
-        "rest_ext": {},
+        # JWT identities (keys ignore these entries: their ACL is their scopes)
+        "rest_ext": {
+            JWT_USER: [{"minion-1": ["test.*"]}],
+            f"{JWT_GROUP}%": [{"minion-2": ["test.*"]}],
+        },
     }
 
 
