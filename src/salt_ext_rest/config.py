@@ -70,6 +70,9 @@ class RestConfig:
     apikey_default_lifetime: int = 30 * 86400
     apikey_max_lifetime: int = 365 * 86400
     apikey_recheck_interval: float = 10.0
+    ssl_client_ca: str | None = None
+    client_cert_auth: str = "off"
+    client_cert_user: str = "cn"
     jwt_jwks: str = ""
     jwt_issuer: str = ""
     jwt_audience: str = ""
@@ -243,7 +246,17 @@ def load_config(opts: dict[str, Any]) -> RestConfig:
     _check_proxies(conf)
     _check_files(conf)
     _check_jwt(conf)
+    _check_client_certs(conf)
     return conf
+
+
+def _check_client_certs(conf: RestConfig) -> None:
+    if conf.client_cert_auth == "off":
+        return
+    if not conf.tls or not conf.ssl_client_ca:
+        raise ConfigError("'client_cert_auth': needs TLS and 'ssl_client_ca'")
+    if not os.path.exists(conf.ssl_client_ca):
+        raise ConfigError(f"'ssl_client_ca': file not found: {conf.ssl_client_ca}")
 
 
 def _check_jwt(conf: RestConfig) -> None:
