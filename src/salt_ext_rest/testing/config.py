@@ -44,6 +44,8 @@ WEB_KEYS_ACL = [
 #: entries of the ``rest_ext`` eauth
 JWT_USER = "oidc-alice"
 JWT_GROUP = "oidc-ops"
+#: a client certificate's user (``test.*`` on minion-1), an entry of the ``rest_ext`` eauth
+CERT_USER = "cert-carol"
 
 ENABLED_CLIENTS = list(NON_SSH_CLIENTS)
 
@@ -102,6 +104,7 @@ def external_auth_config():
         "rest_ext": {
             JWT_USER: [{"minion-1": ["test.*"]}],
             f"{JWT_GROUP}%": [{"minion-2": ["test.*"]}],
+            CERT_USER: [{"minion-1": ["test.*"]}],
         },
     }
 
