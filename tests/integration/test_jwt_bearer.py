@@ -128,6 +128,13 @@ def test_only_a_valid_token_passes(jwt_api, signing_key):
     valid.run({**PING, "tgt": "minion-2"}, expect=403)
     # X-Auth-Token carries a JWT as well
     assert ApiClient(jwt_api, token=signed()).run(PING) == [{"minion-1": True}]
+    # a JWT identity may create API keys within its own ACL
+    narrower = {"name": "from-sso", "scopes": [{"minion-1": ["test.ping"]}]}
+    created = valid.post("/apikeys", json=narrower)
+    assert created.status_code == 201, created.text
+    broader = {"name": "too-wide", "scopes": [{"minion-2": ["test.ping"]}]}
+    assert valid.post("/apikeys", json=broader).status_code == 403
+    assert valid.request("DELETE", f"/apikeys/{created.json()['return']['id']}").status_code == 200
 
 
 def test_groups_come_from_the_claims(jwt_api, signing_key):

@@ -75,7 +75,7 @@ class ApiKeysHandler(_KeysBase):
     async def post(self) -> None:
         body = await self.read_body()
         identity, admin = await self.caller()
-        if identity.eauth == EAUTH:
+        if identity.eauth == EAUTH and ID_RE.fullmatch(identity.name):
             raise Forbidden("An API key cannot create API keys")
         if EAUTH not in (self.context.opts.get("external_auth") or {}):
             raise Conflict("API keys need the rest_ext eauth: external_auth: {rest_ext: {}}")

@@ -8,6 +8,7 @@ A URL must be ``https://`` (``http://`` only on the loopback interface, for test
 from __future__ import annotations
 
 import json
+import logging
 import time
 import urllib.parse
 import urllib.request
@@ -17,6 +18,7 @@ from typing import Any
 
 import jwt
 
+log = logging.getLogger(__name__)
 #: the soonest an unknown ``kid`` makes the keys be read again, in seconds
 REFETCH = 10.0
 FETCH_TIMEOUT = 5.0
@@ -66,7 +68,5 @@ class Jwks:
             try:
                 self.keys = signing_keys(await self.offload(read_jwks, self.source))
             except (OSError, ValueError) as exc:
-                import logging
-
-                logging.getLogger(__name__).warning("rest_ext: JWKS not read: %s", exc)
+                log.warning("rest_ext: JWKS not read: %s", exc)
         return self.keys.get(kid)
