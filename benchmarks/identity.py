@@ -1,12 +1,13 @@
-"""What an API key costs per request, beside a Salt token.
+"""What an API key and a JWT cost per request, beside a Salt token.
 
     python benchmarks/identity.py [--count N] [--seconds S] [--rounds R] [--fresh K] [--keep]
 
 Starts a private salt-master and one rest_ext salt-api (127.0.0.1, a temporary
-directory, ``external_auth: {rest_ext: {}}``), logs in, creates one API key, then per
-round and concurrency (1, 10) sends ``GET /me`` (authentication, then the caller's ACL
-from Salt's LoadAuth) with the Salt token, the key in ``X-Auth-Token``, the key as
-``Authorization: Bearer``, and ``GET /`` (no authentication) as the floor. For each:
+directory, the ``rest_ext`` eauth and JWTs from a JWKS file), logs in, creates one API
+key, then per round and concurrency (1, 10) sends ``GET /me`` (authentication, then
+the caller's ACL from Salt's LoadAuth) with the Salt token, the key in ``X-Auth-Token``,
+the key as ``Authorization: Bearer``, an ES256 JWT as ``Bearer``, and ``GET /`` (no
+authentication) as the floor. For each:
 requests per second, p50/p99 wall latency and the salt-api's CPU ms per request
 (psutil, its process tree). Medians over rounds are printed, with the key/token ratio.
 Last, ``--fresh`` new keys each used once: the first use of a key in a worker pays the
@@ -17,10 +18,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import sys
 import time
 from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
 
 ROOT = Path(__file__).resolve().parent.parent
 for path in (ROOT, ROOT / "src"):
@@ -36,11 +41,35 @@ from benchmarks.workloads.common import Api, login  # noqa: E402
 MODULE = "rest_ext"
 
 
+ISSUER, AUDIENCE, JWT_USER = "https://idp.bench", "salt-api", "bench-jwt"
+SIGNING_KEY = ec.generate_private_key(ec.SECP256R1())
+
+
 class KeyStack(Stack):
+    """The benchmark stack with the rest_ext eauth and JWTs (a JWKS file) enabled."""
+
     def master_config(self) -> dict:
         conf = super().master_config()
-        conf["external_auth"] = {**conf["external_auth"], "rest_ext": {}}
+        rest_ext = {JWT_USER: ["test.*", {"@runner": ["jobs.*"]}]}
+        conf["external_auth"] = {**conf["external_auth"], "rest_ext": rest_ext}
         return conf
+
+    def write_configs(self) -> None:
+        super().write_configs()
+        jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(SIGNING_KEY.public_key()))
+        jwks = self.tmp / "jwks.json"
+        jwks.write_text(json.dumps({"keys": [{**jwk, "kid": "k1"}]}))
+        path = self.conf_dir(f"api-{MODULE}") / "master"
+        conf = json.loads(path.read_text())
+        block = {"jwt_jwks": str(jwks), "jwt_issuer": ISSUER, "jwt_audience": AUDIENCE}
+        conf[MODULE].update(block)
+        self.write(path, conf)
+
+
+def signed_jwt() -> str:
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": JWT_USER, "exp": now + 3600, "nbf": now}
+    return jwt.encode(claims, SIGNING_KEY, algorithm="ES256", headers={"kid": "k1"})
 
 
 def op(path: str, want: int):
@@ -63,14 +92,17 @@ async def new_key(api: Api, token: str, name: str) -> str:
 
 
 async def measure(api: Api, token: str, key: str, count: int, seconds: float) -> dict:
-    def bearer() -> HttpClient:
-        return HttpClient(api.url, default_headers={"Authorization": f"Bearer {key}"})
+    def bearer(secret: str = key) -> HttpClient:
+        return HttpClient(api.url, default_headers={"Authorization": f"Bearer {secret}"})
+
+    bearer_jwt = signed_jwt()
 
     cases = {
         "GET / (no auth)": (api.client, op("/", 200)),
         "GET /me salt token": (lambda: api.client(token), op("/me", 200)),
         "GET /me key X-Auth-Token": (lambda: api.client(key), op("/me", 200)),
         "GET /me key Bearer": (bearer, op("/me", 200)),
+        "GET /me JWT Bearer": (lambda: bearer(bearer_jwt), op("/me", 200)),
     }
     rows: dict[str, dict[str, float]] = {}
     for concurrency in (1, 10):
@@ -122,7 +154,7 @@ def print_medians(rounds: list[dict]) -> None:
             return statistics.median(r[f"{case} c={c}"]["api_cpu_ms_per_req"] for r in rounds)
 
         token = cpu("GET /me salt token")
-        for case in ("GET /me key X-Auth-Token", "GET /me key Bearer"):
+        for case in ("GET /me key X-Auth-Token", "GET /me key Bearer", "GET /me JWT Bearer"):
             print(f"  ratio api CPU/req {case} / salt token (c={c}): {cpu(case) / token:.2f}")
 
 
