@@ -5,10 +5,14 @@ nothing else: every route and client must refuse the rest, and so must the maste
 itself when the key's Salt token is used without rest_ext (a LocalClient in the test).
 """
 
+import json
 import pathlib
 import time
+from importlib import resources
 
+import jsonschema
 import pytest
+import referencing
 import salt.client
 import salt.exceptions
 
@@ -19,9 +23,22 @@ pytestmark = [pytest.mark.integration]
 SCOPES = [{"minion-1": ["test.*"]}, {"@runner": ["jobs.list_jobs"]}]
 
 
+def response_schema(name, pointer=""):
+    """A validator of the shapes in schemas/responses/ (what the OpenAPI document uses)."""
+    folder = resources.files("salt_ext_rest") / "schemas" / "responses"
+    schemas = {f: json.loads((folder / f).read_text()) for f in ("apikeys.json", "me.json")}
+    registry = referencing.Registry().with_resources(
+        (s["$id"], referencing.Resource.from_contents(s)) for s in schemas.values()
+    )
+    schema = {"$ref": f"{schemas[name]['$id']}{pointer}"}
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
 def create(client, scopes=SCOPES, name="ci", expect=201, **extra):
     response = client.post("/apikeys", json={"name": name, "scopes": scopes, **extra})
     assert response.status_code == expect, response.text
+    if expect == 201:
+        response_schema("apikeys.json", "#/$defs/created").validate(response.json())
     return response.json()["return"] if expect == 201 else response.json()
 
 
@@ -147,12 +164,16 @@ def test_a_key_cannot_be_broader_than_its_creator(api_url, limited_credentials, 
     create(limited, scopes=[".*"], expect=403)
     mine = create(limited, scopes=[{"minion-1": ["test.ping"]}])
     # the owner sees it; the admin sees every key; another user's key is 404
-    assert [k["id"] for k in limited.get("/apikeys").json()["return"]] == [mine["id"]]
+    listed = limited.get("/apikeys").json()
+    response_schema("apikeys.json", "#/$defs/list").validate(listed)
+    assert [k["id"] for k in listed["return"]] == [mine["id"]]
     assert mine["id"] in [k["id"] for k in api.get("/apikeys").json()["return"]]
     admin_key = create(api)
     assert limited.get(f"/apikeys/{admin_key['id']}").status_code == 404
     assert limited.request("DELETE", f"/apikeys/{admin_key['id']}").status_code == 404
-    assert "key" not in limited.get(f"/apikeys/{mine['id']}").json()["return"]
+    shown = limited.get(f"/apikeys/{mine['id']}").json()
+    response_schema("apikeys.json", "#/$defs/shown").validate(shown)
+    assert "key" not in shown["return"]
     # an admin may revoke anyone's key
     assert api.request("DELETE", f"/apikeys/{mine['id']}").status_code == 200
     assert api.request("DELETE", f"/apikeys/{admin_key['id']}").status_code == 200
@@ -181,6 +202,8 @@ def test_me_for_a_password_login_and_a_key(api, keyed, key):
     me = api.get("/me").json()["return"]
     assert me["name"] == "saltdev" and me["eauth"] == "sharedsecret" and me["key"] is None
     assert ".*" in me["permissions"] and me["expire"] > time.time()
+    response_schema("me.json").validate(api.get("/me").json())
+    response_schema("me.json").validate(keyed.get("/me").json())
     mine = keyed.get("/me").json()["return"]
     assert mine["backend"] == "api-key" and mine["eauth"] == "rest_ext"
     assert mine["key"]["name"] == "ci" and mine["key"]["owner"] == "saltdev"
