@@ -14,7 +14,9 @@ import jsonschema
 import pytest
 import referencing
 import salt.client
+import salt.config
 import salt.exceptions
+import salt.runner
 
 from salt_ext_rest.testing.api import ApiClient
 
@@ -114,8 +116,15 @@ def test_the_master_itself_enforces_the_scopes(keyed, key, salt_master):
         for tgt, fun in (("minion-1", "cmd.run"), ("minion-2", "test.ping")):
             with pytest.raises(salt.exceptions.AuthorizationError):
                 client.cmd(tgt, fun, ["id"], token=token, eauth="rest_ext", timeout=30)
+        # runner calls go through the master's ClearFuncs.runner and its LoadAuth too
+        runner = salt.runner.RunnerClient(salt.config.client_config(salt_master.config_file))
+        low = {"token": token, "eauth": "rest_ext"}
+        assert isinstance(runner.cmd_sync({**low, "fun": "jobs.list_jobs"}, timeout=30), dict)
+        # the token authenticates; the runner check refuses ("... occurred for user <id>")
+        with pytest.raises(salt.exceptions.TokenAuthenticationError, match="for user"):
+            runner.cmd_sync({**low, "fun": "manage.status"}, timeout=30)
         # without naming the eauth, the token is allowed nothing (external_auth's
-        # rest_ext entry is empty)
+        # rest_ext entry has nothing for a key)
         with pytest.raises(salt.exceptions.AuthorizationError):
             client.cmd("minion-1", "test.ping", token=token, timeout=30)
         # the record gone (a revocation seen by this master first): refused at once,
