@@ -222,3 +222,27 @@ def test_me_for_a_password_login_and_a_key(api, keyed, key):
     # last_used shows once written (batched) or pending in this worker
     shown = api.get(f"/apikeys/{key['id']}").json()["return"]
     assert shown["last_used"] and shown["last_used"] >= key["created"]
+
+
+def test_revocation_bites_at_once_in_every_worker(start_extra_api, api_credentials, salt_api):
+    """Two workers: both have verified and cached the key; after one revokes it, no
+    request to either succeeds (fresh connections land on either worker)."""
+    with start_extra_api({"num_processes": 2}) as extra:
+        admin = ApiClient(extra.url)
+        admin.login(api_credentials)
+        record = create(admin)
+
+        def fresh():
+            client = ApiClient(extra.url)
+            client.http.headers["Authorization"] = f"Bearer {record['key']}"
+            client.http.headers["Connection"] = "close"
+            return client
+
+        pids = set()
+        for _ in range(40):
+            assert fresh().get("/me").status_code == 200
+            pids.add(fresh().get("/stats").json().get("pid"))
+        assert len(pids) == 2  # both workers served (and cached) the key
+        assert admin.request("DELETE", f"/apikeys/{record['id']}").status_code == 200
+        statuses = [fresh().get("/me").status_code for _ in range(40)]
+        assert set(statuses) == {401}, statuses
