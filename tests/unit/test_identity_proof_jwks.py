@@ -73,3 +73,45 @@ def test_an_unknown_kid_rereads_the_jwks_at_most_every_few_seconds(tmp_path):
 
     asyncio.run(lookups())
     assert len(reads) == 1  # the second unknown kid came within REFETCH seconds
+
+
+def test_a_rotated_key_is_found_once_the_refetch_window_passed(monkeypatch):
+    _, first = _jwks_document()
+    _, second = _jwks_document()
+    second["keys"][0]["kid"] = "k2"
+    documents = [first, second]
+
+    async def offload(func, source):
+        return documents.pop(0) if len(documents) > 1 else documents[0]
+
+    clock = [1000.0]
+    monkeypatch.setattr(jwks.time, "monotonic", lambda: clock[0])
+    cache = jwks.Jwks("unused", ttl=300, offload=offload)
+
+    async def lookups():
+        assert await cache.key("k1") is not None
+        assert await cache.key("k2") is None  # just read: not again yet
+        clock[0] += jwks.REFETCH + 1
+        assert await cache.key("k2") is not None  # the issuer rotated its keys
+
+    asyncio.run(lookups())
+
+
+@pytest.mark.parametrize(
+    ("field", "user"), [("cn", "carol"), ("email", "carol@example.test"), ("dns", None)]
+)
+def test_a_certificate_names_the_user_by_client_cert_user(field, user):
+    from salt_ext_rest.auth.client_cert import cert_user
+
+    cert = {
+        "subject": ((("organizationName", "x"),), (("commonName", "carol"),)),
+        "subjectAltName": (("email", "carol@example.test"),),
+    }
+    assert cert_user(cert, field) == user
+
+
+def test_a_certificate_naming_a_key_id_or_odd_characters_names_nobody():
+    from salt_ext_rest.auth.client_cert import cert_user
+
+    for name in ("0123456789abcdef", "a b", "x/../y", ""):
+        assert cert_user({"subject": ((("commonName", name),),)}, "cn") is None
