@@ -71,6 +71,20 @@ class RestConfig:
     body_timeout: float = 120.0
     max_streams_per_token: int = 20
     token_cache_ttl: float = 2.0
+    apikey_default_lifetime: int = 30 * 86400
+    apikey_max_lifetime: int = 365 * 86400
+    apikey_recheck_interval: float = 10.0
+    ssl_client_ca: str | None = None
+    client_cert_auth: str = "off"
+    client_cert_user: str = "cn"
+    jwt_jwks: str = ""
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_algorithms: tuple[str, ...] = ("RS256", "ES256")
+    jwt_user_claim: str = "sub"
+    jwt_groups_claim: str = "groups"
+    jwt_jwks_ttl: float = 300.0
+    jwt_leeway: float = 30.0
     event_visibility: str = "acl"
     # eauth backend -> user name, ``group%`` or ``*`` -> tag globs a restricted user sees
     event_visibility_tags: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
@@ -166,6 +180,8 @@ def _normalise(raw: dict[str, Any]) -> dict[str, Any]:
         values["audit_syslog"] = None
     if "metrics_allow" in values:
         values["metrics_allow"] = tuple(values["metrics_allow"])
+    if "jwt_algorithms" in values:
+        values["jwt_algorithms"] = tuple(values["jwt_algorithms"])
     return values
 
 
@@ -191,7 +207,7 @@ def _check_files(conf: RestConfig) -> None:
 #: or, for ``/``, would catch every unmatched POST)
 OWN_PATHS = frozenset(
     {"login", "logout", "token", "run", "events", "all_events", "formatted_events", "ws"}
-    | {"stream", "minions", "jobs", "keys", "stats"}
+    | {"stream", "minions", "jobs", "keys", "stats", "apikeys", "me"}
 )
 
 
@@ -248,4 +264,20 @@ def load_config(opts: dict[str, Any]) -> RestConfig:
     _check_paths(conf)
     _check_proxies(conf)
     _check_files(conf)
+    _check_jwt(conf)
+    _check_client_certs(conf)
     return conf
+
+
+def _check_client_certs(conf: RestConfig) -> None:
+    if conf.client_cert_auth == "off":
+        return
+    if not conf.tls or not conf.ssl_client_ca:
+        raise ConfigError("'client_cert_auth': needs TLS and 'ssl_client_ca'")
+    if not os.path.exists(conf.ssl_client_ca):
+        raise ConfigError(f"'ssl_client_ca': file not found: {conf.ssl_client_ca}")
+
+
+def _check_jwt(conf: RestConfig) -> None:
+    if conf.jwt_jwks and not (conf.jwt_issuer and conf.jwt_audience):
+        raise ConfigError("'jwt_jwks': set 'jwt_issuer' and 'jwt_audience' as well")

@@ -37,6 +37,11 @@ def ssl_context(config: RestConfig) -> ssl.SSLContext | None:
         return None
     assert config.ssl_crt is not None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    if config.client_cert_auth != "off" and config.ssl_client_ca:
+        # Client certificates (mTLS): OpenSSL checks the chain and validity dates.
+        context.load_verify_locations(cafile=config.ssl_client_ca)
+        required = config.client_cert_auth == "required"
+        context.verify_mode = ssl.CERT_REQUIRED if required else ssl.CERT_OPTIONAL
     if not config.ssl_chain:
         context.load_cert_chain(config.ssl_crt, config.ssl_key or None)
         return context

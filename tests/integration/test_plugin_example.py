@@ -20,3 +20,5 @@ def test_the_example_plugins_own_tests_pass(example_plugin_installed):
     assert "PASSED tests/test_example_plugin.py::test_whoami_in_process" in output
     assert "PASSED tests/test_example_plugin.py::test_through_a_real_salt_api" in output
     assert "PASSED tests/test_example_plugin.py::test_the_api_description_includes" in output
+    plugin_authenticator = "test_the_plugins_authenticator_through_a_real_salt_api"
+    assert f"PASSED tests/test_example_plugin.py::{plugin_authenticator}" in output

@@ -69,3 +69,65 @@ def make_server_certs(directory, host="127.0.0.1"):
     )
     paths.key.chmod(0o600)
     return paths
+
+
+@attr.s(frozen=True)
+class ClientCerts:
+    ca = attr.ib()  # path of the client CA certificate (ssl_client_ca)
+    valid = attr.ib()  # (certificate path, key path) of a valid client certificate
+    expired = attr.ib()  # the same user's certificate, expired yesterday
+    foreign = attr.ib()  # the same user's certificate, signed by another CA
+
+
+def _client_certificate(user, issuer, issuer_key, key, days):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    end = now + datetime.timedelta(days=days)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(_name(user))
+        .issuer_name(_name(issuer))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(min(now, end) - datetime.timedelta(days=2))
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.RFC822Name(f"{user}@example.test")]),
+            critical=False,
+        )
+        .sign(issuer_key, hashes.SHA256())
+    )
+
+
+def _write_pair(directory, name, cert, key):
+    crt, pem_key = directory / f"{name}.crt", directory / f"{name}.key"
+    crt.write_bytes(_pem(cert))
+    pem_key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    pem_key.chmod(0o600)
+    return str(crt), str(pem_key)
+
+
+def make_client_certs(directory, user):
+    """A client CA and three certificates naming ``user`` (CN and an email SAN)."""
+    ca_key, other_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(2))
+    ca = _certificate("test client CA", ca_key, "test client CA", ca_key, ca=True)
+    other = _certificate("another CA", other_key, "another CA", other_key, ca=True)
+    (directory / "client-ca.pem").write_bytes(_pem(ca))
+    pairs = {}
+    for name, issuer, issuer_key, days in (
+        ("valid", "test client CA", ca_key, 1),
+        ("expired", "test client CA", ca_key, -1),
+        ("foreign", "another CA", other_key, 1),
+    ):
+        key = ec.generate_private_key(ec.SECP256R1())
+        pairs[name] = _write_pair(
+            directory, name, _client_certificate(user, issuer, issuer_key, key, days), key
+        )
+    del other
+    return ClientCerts(ca=str(directory / "client-ca.pem"), **pairs)

@@ -8,7 +8,7 @@ import salt_ext_rest
 PACKAGE = pathlib.Path(salt_ext_rest.__file__).parent
 #: where ``import salt`` may appear: the gateway's package, the loader module, the one
 #: exception mapping
-SALT_DOORS = ("backend/", "netapi/", "errors.py")
+SALT_DOORS = ("backend/", "netapi/", "eauth/", "errors.py")
 MAX_LINES = 300
 
 

@@ -55,3 +55,27 @@ def test_chain_is_served_not_trusted(tmp_path, monkeypatch, key_in_crt):
     assert {"commonName": "test intermediate CA"} not in names  # not a client CA
     assert handshake(context, certs.root_ca)
     assert list(scratch.iterdir()) == []  # the combined copy is gone
+
+
+@pytest.mark.parametrize(
+    ("mode", "verify"),
+    [("off", ssl.CERT_NONE), ("optional", ssl.CERT_OPTIONAL), ("required", ssl.CERT_REQUIRED)],
+)
+def test_client_certificates_are_asked_for_by_client_cert_auth(tmp_path, mode, verify):
+    from tests.support.certs import make_client_certs
+
+    server = make_server_certs(tmp_path)
+    clients = make_client_certs(tmp_path, "carol")
+    block = {"port": 1, "ssl_crt": str(server.crt), "ssl_key": str(server.key)}
+    block.update({"ssl_client_ca": clients.ca, "client_cert_auth": mode})
+    context = ssl_context(load_config({"rest_ext": block}))
+    assert context.verify_mode == verify
+
+
+def test_client_cert_auth_needs_tls_and_a_ca(tmp_path):
+    from salt_ext_rest.config import ConfigError
+
+    with pytest.raises(ConfigError, match="client_cert_auth"):
+        load_config({"rest_ext": {"port": 1, "disable_ssl": True, "client_cert_auth": "optional"}})
+    with pytest.raises(ConfigError, match="jwt_jwks"):
+        load_config({"rest_ext": {"port": 1, "disable_ssl": True, "jwt_jwks": "/x"}})

@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from salt_ext_rest.apikeys.store import EAUTH as KEY_EAUTH
 from salt_ext_rest.auth.identity import Authenticator, Credentials, Identity
 from salt_ext_rest.auth.throttle import LoginThrottle
 from salt_ext_rest.errors import Forbidden, TooManyRequests
@@ -66,6 +67,10 @@ class SaltEauthAuthenticator:
         if not all(isinstance(value, str) for value in fields):
             return None  # not credentials eauth could check
         if credentials.eauth not in (self.context.opts.get("external_auth") or {}):
+            return None
+        if credentials.eauth == KEY_EAUTH:
+            # API keys are sent as keys (apikeys.authenticator): every Salt token of a
+            # key is then one rest_ext minted and revokes with the key, never handed out.
             return None
         username = str(credentials.username)
         await self.throttle.begin(username, credentials.address)

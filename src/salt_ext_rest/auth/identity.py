@@ -16,6 +16,8 @@ class Credentials:
     eauth: str | None = None
     source: str = "none"  # header, cookie, body, inline
     address: str | None = None  # the client's TCP peer address
+    # a verified TLS client certificate: {"cert": getpeercert(), "sha256": DER digest}
+    client_cert: dict[str, Any] | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:  # pragma: no cover - defensive
         token = "<set>" if self.token else None

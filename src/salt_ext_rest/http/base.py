@@ -8,6 +8,7 @@ read.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 from typing import Any
 
@@ -172,8 +173,20 @@ class ApiHandler(tornado.web.RequestHandler):
         return request_id.peer_address(self.request)
 
     def with_address(self, credentials: Credentials) -> Credentials:
-        """``credentials`` with the peer address (login throttling counts per address)."""
-        return dataclasses.replace(credentials, address=self.peer_address())
+        """``credentials`` with the peer address (login throttling counts per address)
+        and, with ``client_cert_auth``, the verified client certificate."""
+        return dataclasses.replace(
+            credentials, address=self.peer_address(), client_cert=self.client_certificate()
+        )
+
+    def client_certificate(self) -> dict[str, Any] | None:
+        if self.context.config.client_cert_auth == "off" or not self.context.config.tls:
+            return None
+        der = self.request.get_ssl_certificate(binary_form=True)
+        if not isinstance(der, bytes) or not der:
+            return None
+        cert = self.request.get_ssl_certificate()
+        return {"cert": cert, "sha256": hashlib.sha256(der).hexdigest()}
 
     async def identify(self, credentials: Credentials | None = None) -> Identity:
         credentials = self.with_address(credentials or self.header_credentials())

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from salt_ext_rest.apikeys.authenticator import EAUTH as KEY_EAUTH
 from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.authz import authorize
 from salt_ext_rest.backend.dispatch import JobReturns, Many
@@ -123,6 +124,10 @@ async def _salt_run(context: ApiContext, identity: Identity, chunk: dict[str, An
     # Salt sees only the token: passwords never travel in a publish, where minions
     # and event bus listeners could read them.
     low = {**strip_credentials(chunk), "token": identity.token}
+    if identity.eauth == KEY_EAUTH:
+        # Names the eauth whose acl() Salt's LoadAuth asks for this token's scopes
+        # (without it the master falls back to external_auth's empty rest_ext entry).
+        low["eauth"] = KEY_EAUTH
     try:
         if context.jobs is not None and context.jobs.handles(low):
             return await context.jobs.run(low)  # returns from the bus's one subscription

@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from salt_ext_rest.apikeys.handlers import ApiKeyHandler, ApiKeysHandler
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.http import handlers, resources, static
 from salt_ext_rest.http.metrics_handler import MetricsHandler
+from salt_ext_rest.http.me import MeHandler
 from salt_ext_rest.http.sse import EventsHandler
 from salt_ext_rest.http.stats import StatsHandler
 from salt_ext_rest.http.stream_protocol import StreamSocket
@@ -31,6 +33,7 @@ def routes(context: ApiContext) -> list[Route]:
     table = [*core_routes(context), *event_routes(context), *resource_routes(context)]
     table += probe_routes(context)  # /healthz, /readyz
     table += metrics_routes(context)
+    table += identity_routes(context)  # /apikeys, /me
     table += static.static_routes(context.config)
     for extra in context.pm.hook.rest_routes(context=context):
         table.extend(extra)
@@ -54,6 +57,16 @@ def metrics_routes(context: ApiContext) -> list[Route]:
         return []
     path = re.escape(context.config.metrics_path.rstrip("/"))
     return [(rf"{path}/?", MetricsHandler, {"context": context})]
+
+
+def identity_routes(context: ApiContext) -> list[Route]:
+    """Scoped API keys (``/apikeys``; ``/keys`` is Salt's minion keys) and ``/me``."""
+    kwargs = {"context": context}
+    return [
+        (r"/apikeys/?", ApiKeysHandler, kwargs),
+        (r"/apikeys/([^/]+)/?", ApiKeyHandler, kwargs),
+        (r"/me/?", MeHandler, kwargs),
+    ]
 
 
 def event_routes(context: ApiContext) -> list[Route]:

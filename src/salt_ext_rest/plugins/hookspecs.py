@@ -37,8 +37,9 @@ def rest_authenticators(context: Services) -> Sequence[Authenticator]:
 
     Each has a ``name`` and ``async authenticate(credentials) -> Identity | None``;
     ``None`` means "not mine / not valid", and the next authenticator is asked.
-    Built-ins: Salt tokens (header, cookie, inline ``token``) and Salt eauth
-    (``username``/``password``/``eauth``), registered ``trylast``.
+    Built-ins: scoped API keys, OIDC/JWT bearer tokens, Salt tokens (header,
+    ``Authorization: Bearer``, cookie, inline ``token``), client certificates and Salt
+    eauth (``username``/``password``/``eauth``), registered ``trylast``.
     """
 
 

@@ -40,6 +40,13 @@ WEB_KEYS_ACL = [
     }
 ]
 
+#: a JWT bearer's user (``test.*`` on minion-1) and group (``test.*`` on minion-2),
+#: entries of the ``rest_ext`` eauth
+JWT_USER = "oidc-alice"
+JWT_GROUP = "oidc-ops"
+#: a client certificate's user (``test.*`` on minion-1), an entry of the ``rest_ext`` eauth
+CERT_USER = "cert-carol"
+
 ENABLED_CLIENTS = list(NON_SSH_CLIENTS)
 
 
@@ -79,7 +86,8 @@ def netapi_config(netapi_module, port, **extra):
 
 
 def external_auth_config():
-    """Return ``external_auth`` with the two test backends and no system users."""
+    """Return ``external_auth`` with the two test backends and no system users, and the
+    extension's ``rest_ext`` eauth (API keys; empty: its ACLs are the keys' scopes)."""
     full = [".*", "@runner", "@wheel", "@jobs"]
     return {
         "auto": {
@@ -91,6 +99,12 @@ def external_auth_config():
             API_USER: list(full),
             LIMITED_USER: ["test.*"],
             WEB_KEYS_USER: copy.deepcopy(WEB_KEYS_ACL),
+        },
+        # JWT identities (keys ignore these entries: their ACL is their scopes)
+        "rest_ext": {
+            JWT_USER: [{"minion-1": ["test.*"]}],
+            f"{JWT_GROUP}%": [{"minion-2": ["test.*"]}],
+            CERT_USER: [{"minion-1": ["test.*"]}],
         },
     }
 
