@@ -38,8 +38,10 @@ def _json_block(data: Any) -> list[str]:
 def _schema_name(schema: dict[str, Any]) -> str:
     ref = schema.get("$ref", "")
     if ref.startswith("#/components/schemas/"):
-        name = ref.rsplit("/", 1)[1]
-        return f":ref:`{name} <openapi-schema-{name.replace('.', '-')}>`"
+        # a component, or a part of one (``apikeys/$defs/created``): link the component
+        name, _, part = ref[len("#/components/schemas/") :].partition("/")
+        label = f"{name} {part.rsplit('/', 1)[-1]}" if part else name
+        return f":ref:`{label} <openapi-schema-{name.replace('.', '-')}>`"
     return "``" + json.dumps(schema)[:120] + "``"
 
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from salt_ext_rest.apikeys.handlers import ApiKeyHandler, ApiKeysHandler
 from salt_ext_rest.http import handlers, resources, static
+from salt_ext_rest.http.me import MeHandler
 from salt_ext_rest.http.metrics_handler import MetricsHandler
 from salt_ext_rest.http.sse import EventsHandler
 from salt_ext_rest.http.stats import StatsHandler
@@ -225,6 +227,34 @@ OPERATIONS: dict[type, dict[str, Any]] = {
     },
 }
 BUILTIN.update(OPERATIONS)
+
+
+def _keys(part: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/apikeys/$defs/{part}"}
+
+
+KEY_ID = {"kid": {"type": "string"}}
+IDENTITY: dict[type, dict[str, Any]] = {
+    MeHandler: {"get": operation("Who the caller is and what it may run", schema("me"))},
+    ApiKeysHandler: {
+        "get": operation("The caller's API keys (an unrestricted caller: all)", _keys("list")),
+        "post": operation(
+            "Create a scoped API key (its secret is shown this once)",
+            _keys("created"),
+            status=201,
+            body=_keys("create"),
+            errors=(409,),
+        ),
+    },
+    ApiKeyHandler: {
+        "path": KEY_ID,
+        "get": operation("One API key's record", _keys("shown"), errors=(404,)),
+        "delete": operation(
+            "Revoke an API key (its tokens end at once)", _keys("revoked"), errors=(404,)
+        ),
+    },
+}
+BUILTIN.update(IDENTITY)
 
 _FILE = {"description": "the file", "content": {"*/*": {"schema": {"type": "string"}}}}
 _STATIC = {

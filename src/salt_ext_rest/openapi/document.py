@@ -137,8 +137,27 @@ def response_schemas() -> dict[str, Any]:
     found = {}
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".json"):
-            found[entry.name[:-5]] = _bundled(json.loads(entry.read_text("utf-8")))
+            name = entry.name[:-5]
+            found[name] = _response_refs(_bundled(json.loads(entry.read_text("utf-8"))), name)
     return found
+
+
+def _response_refs(schema: Any, local: str) -> Any:
+    """``#/$defs/...`` and ``<other>.json#/...`` references of a response schema,
+    pointed at the components those files become."""
+    if isinstance(schema, list):
+        return [_response_refs(item, local) for item in schema]
+    if not isinstance(schema, Mapping):
+        return schema
+    out = {}
+    for key, value in schema.items():
+        if key == "$ref" and isinstance(value, str) and not value.startswith("#/components/"):
+            base, _, fragment = value.partition("#")
+            target = base[: -len(".json")] if base.endswith(".json") else local
+            out[key] = f"#/components/schemas/{target}{fragment}"
+        else:
+            out[key] = _response_refs(value, local)
+    return out
 
 
 def _rewrite_refs(schema: Any, local: str) -> Any:

@@ -69,6 +69,9 @@ class StandInGateway(SaltGateway):
     async def permissions(self, tdata: dict[str, Any]) -> list[Any]:
         return ["test.*"]
 
+    async def auth_list(self, identity: Any) -> list[Any]:
+        return await self.permissions(identity.token_data())
+
     async def master_reachable(self) -> bool:
         return True
 
