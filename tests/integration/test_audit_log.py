@@ -57,6 +57,40 @@ def tagged(client, request_id):
     return client
 
 
+def test_api_key_created_used_and_revoked(audit_api, logs, api_credentials):
+    """An API key's life: created (its public record, never the secret), a chunk run
+    with it (``backend: api-key``), revoked (with how many Salt tokens ended)."""
+    path = logs / "audit.log"
+    before = len(path.read_text().splitlines()) if path.exists() else 0
+    admin = tagged(ApiClient(audit_api.url), "t6-login")
+    admin.login(api_credentials)
+    scopes = [{"minion-1": ["test.*"]}]
+    created = tagged(admin, "t6-create").post("/apikeys", json={"name": "ci", "scopes": scopes})
+    assert created.status_code == 201, created.text
+    key = created.json()["return"]
+    with_key = tagged(ApiClient(audit_api.url), "t6-job")
+    with_key.http.headers["Authorization"] = f"Bearer {key['key']}"
+    assert with_key.run({"client": "local", "tgt": "minion-1", "fun": "test.ping"}) == [
+        {"minion-1": True}
+    ]
+    assert tagged(admin, "t6-revoke").request("DELETE", f"/apikeys/{key['id']}").status_code == 200
+
+    lines = read_lines(path, 4, prefix="t6-")[before:]
+    lines = [x for x in lines if str(x["request_id"]).startswith("t6-")]
+    assert [(x["event"], x["outcome"], x["request_id"]) for x in lines] == [
+        ("login", "ok", "t6-login"),
+        ("apikey_created", "ok", "t6-create"),
+        ("chunk", "allowed", "t6-job"),
+        ("apikey_revoked", "ok", "t6-revoke"),
+    ]
+    _, made, chunk, revoked = lines
+    public = {"key_id": key["id"], "key_name": "ci", "key_owner": "saltdev"}
+    assert made.items() >= {**public, "key_scopes": scopes, "user": "saltdev"}.items()
+    assert chunk["backend"] == "api-key" and chunk["fun"] == "test.ping" and chunk["jid"]
+    assert revoked.items() >= {**public, "user": "saltdev"}.items() and revoked["tokens"] >= 1
+    assert key["key"] not in path.read_text()
+
+
 def test_login_failed_login_denied_chunk_allowed_job_logout(
     audit_api, logs, api_credentials, limited_credentials
 ):

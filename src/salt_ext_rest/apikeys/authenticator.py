@@ -127,11 +127,18 @@ class ApiKeyAuthenticator:
         if time.monotonic() - self._flushed_at < FLUSH_INTERVAL:
             return
         self._flushed_at = time.monotonic()
-        batch, self._used = self._used, {}
+        batch = dict(self._used)  # still pending (shown) until the write is done
         write = asyncio.ensure_future(self.context.gateway.call(self.store.mark_used, batch))
         self._writes.add(write)
-        write.add_done_callback(self._writes.discard)
-        write.add_done_callback(lambda f: f.cancelled() or f.exception())
+        write.add_done_callback(lambda f: self._written(f, batch))
+
+    def _written(self, write: asyncio.Future[Any], batch: dict[str, float]) -> None:
+        self._writes.discard(write)
+        if write.cancelled() or write.exception() is not None:
+            return  # kept pending: the next flush writes them
+        for kid, when in batch.items():
+            if self._used.get(kid) == when:
+                del self._used[kid]
 
     def pending_use(self, kid: str) -> float | None:
         """A last-used time not yet written."""

@@ -23,6 +23,7 @@ from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.backend.acl import is_unrestricted
 from salt_ext_rest.errors import BadRequest, Conflict, Forbidden, NotFound
 from salt_ext_rest.http.base import ApiHandler
+from salt_ext_rest.operations.audit import identity_fields
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -33,7 +34,9 @@ class _KeysBase(ApiHandler):
         return KeyStore(self.context.opts)
 
     def authenticator(self) -> ApiKeyAuthenticator | None:
-        found = [a for a in self.context.authenticators if isinstance(a, ApiKeyAuthenticator)]
+        # the authenticators may be wrapped (counted for /metrics): look inside
+        each = (getattr(a, "inner", a) for a in self.context.authenticators)
+        found = [a for a in each if isinstance(a, ApiKeyAuthenticator)]
         return found[0] if found else None
 
     async def caller(self) -> tuple[Identity, bool]:
@@ -75,6 +78,18 @@ class ApiKeysHandler(_KeysBase):
     async def post(self) -> None:
         body = await self.read_body()
         identity, admin = await self.caller()
+        try:
+            record = await self.create(body, identity, admin)
+        except Exception as error:
+            self.context.audit.refused("apikey_created", error, **identity_fields(identity))
+            raise
+        self.context.audit.record(
+            "apikey_created", "ok", **identity_fields(identity), **_audited(record)
+        )
+        self.send({"return": record}, status=201)
+
+    async def create(self, body: Any, identity: Identity, admin: bool) -> dict[str, Any]:
+        """The new key's record and, this once, the key itself."""
         if identity.eauth == EAUTH and ID_RE.fullmatch(identity.name):
             raise Forbidden("An API key cannot create API keys")
         if EAUTH not in (self.context.opts.get("external_auth") or {}):
@@ -100,7 +115,7 @@ class ApiKeysHandler(_KeysBase):
             "expires": now + lifetime,
         }
         stored = await self.context.gateway.call(self.store.create, record, secret)
-        self.send({"return": {**self.view(stored, None), "key": key}}, status=201)
+        return {**self.view(stored, None), "key": key}
 
     def _request(self, body: Any) -> tuple[str, list[Any], float]:
         if not isinstance(body, Mapping):
@@ -131,11 +146,19 @@ class ApiKeyHandler(_KeysBase):
 
     async def delete(self, kid: str) -> None:
         identity, admin = await self.caller()
-        await self.visible(kid, identity, admin)
+        record = await self.visible(kid, identity, admin)
         gateway = self.context.gateway
         tokens = await gateway.call(self.store.delete, kid)
         authenticator = self.authenticator()
         if authenticator is not None:
             authenticator.forget(kid)
         await asyncio.gather(*(gateway.revoke_token(token) for token in tokens))
+        fields = {**identity_fields(identity), **_audited(record)}
+        self.context.audit.record("apikey_revoked", "ok", **fields, tokens=len(tokens))
         self.send({"return": {"id": kid, "revoked": True}})
+
+
+def _audited(record: Mapping[str, Any]) -> dict[str, Any]:
+    """An API key's audited fields: never its secret or hash."""
+    names = ("id", "name", "owner", "owner_eauth", "scopes", "expires")
+    return {f"key_{name}": record.get(name) for name in names}

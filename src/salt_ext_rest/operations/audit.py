@@ -82,10 +82,19 @@ def claimed(data: Any) -> dict[str, Any]:
     return {k: data[k] for k in ("username", "eauth") if isinstance(data.get(k), str)}
 
 
+#: the authenticators of Salt's own tokens and eauth logins (no ``backend`` field)
+SALT_BACKENDS = frozenset({"salt-token", "salt-eauth", "salt"})
+
+
 def identity_fields(identity: Identity | None) -> dict[str, Any]:
+    """Who: the user, its eauth, the session (a token hash prefix) and, for an identity
+    that is not a Salt login (an API key, a JWT, a certificate, a plugin's), the backend."""
     if identity is None:
         return {}
-    return {"user": identity.name, "eauth": identity.eauth, "session": session_id(identity.token)}
+    fields = {"user": identity.name, "eauth": identity.eauth, "session": session_id(identity.token)}
+    if identity.backend not in SALT_BACKENDS:
+        fields["backend"] = identity.backend
+    return fields
 
 
 class Audit:
