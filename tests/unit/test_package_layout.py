@@ -115,3 +115,17 @@ def test_the_example_plugin_imports_only_salt_ext_rest_plugins():
             elif isinstance(node, ast.Import):
                 modules.update(alias.name for alias in node.names)
     assert {m for m in modules if m.startswith("salt_ext_rest")} == {"salt_ext_rest.plugins"}
+
+
+def test_test_files_have_unique_names_across_unpackaged_tiers():
+    """tests/unit and tests/integration are not packages: pytest imports their files by
+    basename, so two files of one name stop the whole suite at collection."""
+    tests = pathlib.Path(__file__).resolve().parents[1]
+    seen: dict[str, str] = {}
+    clashes = []
+    for tier in ("unit", "integration"):
+        for path in sorted((tests / tier).glob("test_*.py")):
+            if path.name in seen:
+                clashes.append(f"{seen[path.name]}/{path.name} and {tier}/{path.name}")
+            seen[path.name] = tier
+    assert clashes == []
