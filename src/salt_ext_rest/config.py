@@ -88,6 +88,9 @@ class RestConfig:
     ready_path: str = "/readyz"
     probe_timeout: float = 2.0
     log_probes: bool = False
+    # the job index behind GET /jobs?limit= (docs/jobs.rst); "" = <cachedir>/rest_ext-jobs.sqlite
+    job_index: bool = True
+    job_index_path: str = ""
     plugins: dict[str, Any] = field(default_factory=dict)
 
     @property

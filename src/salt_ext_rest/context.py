@@ -17,6 +17,7 @@ from salt_ext_rest.auth.tokens import TokenFormat
 from salt_ext_rest.authz import Policy
 from salt_ext_rest.backend.dispatch import Dispatcher
 from salt_ext_rest.backend.gateway import SaltGateway
+from salt_ext_rest.backend.job_index import JobIndex
 from salt_ext_rest.config import RestConfig
 from salt_ext_rest.errors import RestError
 from salt_ext_rest.events.bus import EventBus
@@ -45,6 +46,8 @@ class ApiContext:
     validator: LowstateValidator | None = None
     formatters: dict[str, EventFormatter] = field(default_factory=dict)
     visibility: dict[str, VisibilityPolicy] = field(default_factory=dict)
+    #: the job index behind ``GET /jobs?limit=`` (issue 14); None: ``job_index: false``
+    job_index: JobIndex | None = None
 
     @property
     def enabled_clients(self) -> list[str]:

@@ -26,6 +26,7 @@ from salt_ext_rest.events.history import RESUME_WAIT, EventHistory, strip_peer
 from salt_ext_rest.events.model import BusEvent
 from salt_ext_rest.events.redact import redact
 from salt_ext_rest.events.subscription import Matcher, Subscription
+from salt_ext_rest.events.watchers import TagWatchers
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class EventBus:
         self._ever_connected = False
         self._internal: dict[str, list[InternalHandler]] = {}
         self._on_reconnect: list[Callable[[], None]] = []
+        self.watchers = TagWatchers()  # raw events by tag prefix (the job index)
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> None:
@@ -164,6 +166,8 @@ class EventBus:
         except Exception:  # a malformed event must never stop the bus
             log.warning("rest_ext: dropped an event that could not be decoded")
             return
+        if self.watchers.handlers:
+            self.watchers.feed(tag, data)
         if isinstance(tag, str) and tag.startswith(INTERNAL_PREFIX):
             self._dispatch_internal(tag[len(INTERNAL_PREFIX) :], data)
             return

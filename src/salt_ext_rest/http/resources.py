@@ -26,6 +26,7 @@ from salt_ext_rest.backend.minion_cache import FUN as GRAINS_FUN
 from salt_ext_rest.errors import BadRequest, Conflict, Unauthorized
 from salt_ext_rest.http import render
 from salt_ext_rest.http.base import ApiHandler
+from salt_ext_rest.http.job_pages import jobs_page, wants_page
 from salt_ext_rest.http.lowstate_run import as_caller, parse_lowstate, precheck, run_lowstate
 from salt_ext_rest.lowstate.chunks import CREDENTIAL_KEYS, as_chunks
 
@@ -88,12 +89,31 @@ class JobsHandler(ResourceHandler):
     """``GET /jobs`` (runner ``jobs.list_jobs``) and ``GET /jobs/<jid>`` (``jobs.list_job``)."""
 
     async def get(self, jid: str | None = None) -> None:
+        if jid is None and wants_page(self.request.query_arguments):
+            await self.send_page()
+            return
         if jid is None:
             jobs = await self.run_as_caller({"client": "runner", "fun": "jobs.list_jobs"})
             self.send({"return": [jobs]})
             return
         job = await self.run_as_caller({"client": "runner", "fun": "jobs.list_job", "jid": jid})
         self.send({"info": [job], "return": [_minion_returns(job)]})
+
+    async def send_page(self) -> None:
+        """A page of the job index (``limit``, ``cursor``, filters): docs/jobs.rst."""
+        identity = await self.identify()
+        context = self.context
+        policy = context.visibility[context.config.event_visibility]
+        body = await jobs_page(
+            context.job_index,
+            policy,
+            identity,
+            self.request.query_arguments,
+            context.config.root_prefix,
+        )
+        if body["next"]:
+            self.set_header("Link", f'<{body["next"]}>; rel="next"')
+        self.send(body)
 
 
 def _minion_returns(job: Any) -> dict[str, Any]:
