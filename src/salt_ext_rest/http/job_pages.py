@@ -9,14 +9,11 @@ visibility policy shows it (``event_visibility``): the same rules as on ``/event
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime
 import functools
 import json
 import re
 import time
-import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,11 +23,13 @@ from salt_ext_rest.backend.job_index import JobIndex
 from salt_ext_rest.errors import BadRequest, RestError
 from salt_ext_rest.events.model import BusEvent
 from salt_ext_rest.events.visibility import Predicate, SeeAll
+from salt_ext_rest.http import paging
 
 PARAMS = frozenset(
     {"limit", "cursor", "function", "user", "target", "target_type", "start", "end", "status"}
 )
-DEFAULT_LIMIT, MAX_LIMIT = 50, 500
+DEFAULT_LIMIT = 50
+CURSOR = "j1"
 #: rows one request examines for a restricted caller before it answers a short page
 #: (with a ``next`` link that continues the scan)
 SCAN_CAP = 5000
@@ -47,31 +46,6 @@ class IndexDisabled(RestError):
 
 def wants_page(arguments: Mapping[str, Any]) -> bool:
     return not PARAMS.isdisjoint(arguments)
-
-
-def _one(arguments: Mapping[str, list[bytes]], name: str) -> str | None:
-    values = arguments.get(name)
-    if not values:
-        return None
-    try:
-        return values[-1].decode()
-    except UnicodeDecodeError:
-        raise BadRequest(f"{name}: not UTF-8", path=name) from None
-
-
-def encode_cursor(jid: str) -> str:
-    return base64.urlsafe_b64encode(f"j1:{jid}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raw = ""
-    kind, _, jid = raw.partition(":")
-    if kind != "j1" or not _JID.match(jid):
-        raise BadRequest("cursor: not a cursor this API gave", path="cursor")
-    return jid
 
 
 def parse_time(name: str, value: str) -> float:
@@ -93,25 +67,24 @@ def parse_query(
     arguments: Mapping[str, list[bytes]],
 ) -> tuple[int, str | None, list[str], list[Any]]:
     """``(limit, before jid, where clauses, parameters)``; 400 on a bad value."""
-    raw = _one(arguments, "limit") or str(DEFAULT_LIMIT)
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise BadRequest(f"limit: a number from 1 to {MAX_LIMIT}", path="limit")
-    cursor = _one(arguments, "cursor")
-    before = decode_cursor(cursor) if cursor else None
+    size = paging.limit(arguments, DEFAULT_LIMIT)
+    before = paging.decode_cursor(CURSOR, arguments)
+    if before is not None and not _JID.match(before):
+        raise BadRequest("cursor: not a cursor this resource gave", path="cursor")
     where: list[str] = []
     params: list[Any] = []
     for name, clause in (("function", "fun GLOB ?"), ("user", "user = ?"),
                          ("target", "tgt = ?"), ("target_type", "tgt_type = ?")):  # fmt: skip
-        value = _one(arguments, name)
+        value = paging.one(arguments, name)
         if value:
             where.append(clause)
             params.append(value)
     for name, clause in (("start", "started >= ?"), ("end", "started < ?")):
-        value = _one(arguments, name)
+        value = paging.one(arguments, name)
         if value:
             where.append(clause)
             params.append(parse_time(name, value))
-    status = _one(arguments, "status")
+    status = paging.one(arguments, "status")
     if status:
         if status not in STATUSES:
             raise BadRequest(f"status: one of {', '.join(STATUSES)}", path="status")
@@ -120,7 +93,7 @@ def parse_query(
         else:
             where.append(_RUNNING if status == "running" else f"NOT {_RUNNING}")
             params.append(time.time() - RUNNING_WINDOW)
-    return int(raw), before, where, params
+    return size, before, where, params
 
 
 def visible_job(visible: Predicate, row: Mapping[str, Any]) -> bool:
@@ -185,10 +158,9 @@ def item(row: Mapping[str, Any], now: float) -> dict[str, Any]:
     }
 
 
-def next_url(prefix: str, arguments: Mapping[str, list[bytes]], jid: str) -> str:
-    query = [(k, v[-1].decode()) for k, v in arguments.items() if k in PARAMS and k != "cursor"]
-    query.append(("cursor", encode_cursor(jid)))
-    return f"{prefix.rstrip('/')}/jobs?{urllib.parse.urlencode(sorted(query))}"
+def next_url(prefix: str, arguments: paging.Arguments, jid: str) -> str:
+    cursor = paging.encode_cursor(CURSOR, jid)
+    return paging.next_url(prefix, "/jobs", arguments, PARAMS, cursor)
 
 
 async def jobs_page(

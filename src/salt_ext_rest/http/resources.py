@@ -23,8 +23,10 @@ from salt_ext_rest.authz import authorize
 from salt_ext_rest.backend import keygen
 from salt_ext_rest.backend.gateway import SaltGateway
 from salt_ext_rest.backend.minion_cache import FUN as GRAINS_FUN
+from salt_ext_rest.backend.minion_pages import minion_page
 from salt_ext_rest.errors import BadRequest, Conflict, Unauthorized
 from salt_ext_rest.http import render
+from salt_ext_rest.http import resource_pages as pages
 from salt_ext_rest.http.base import ApiHandler
 from salt_ext_rest.http.job_pages import jobs_page, wants_page
 from salt_ext_rest.http.lowstate_run import as_caller, parse_lowstate, precheck, run_lowstate
@@ -36,6 +38,12 @@ MIN_KEYSIZE, MAX_KEYSIZE = 2048, 4096
 
 
 class ResourceHandler(ApiHandler):
+    def send_paged(self, body: dict[str, Any]) -> None:
+        """A page: its ``next`` URL in a ``Link`` header too."""
+        if body.get("next"):
+            self.set_header("Link", f'<{body["next"]}>; rel="next"')
+        self.send(body)
+
     async def run_as_caller(self, chunk: dict[str, Any]) -> Any:
         """Validate one chunk, authenticate the caller, run it; its result."""
         chunks = parse_lowstate(self.context, chunk)
@@ -68,7 +76,24 @@ class MinionsHandler(MinionHandler):
     """``GET /minions``: every minion's grains; ``POST /minions``: start jobs (202)."""
 
     async def get(self) -> None:  # type: ignore[override]
+        if pages.wants_minion_page(self.request.query_arguments):
+            await self.send_page()
+            return
         await self.send_grains("*")
+
+    async def send_page(self) -> None:
+        """``limit``/``cursor``/``grain``: one page, from the cache only (docs/jobs.rst)."""
+        arguments = self.request.query_arguments
+        after, limit, grain = pages.minion_query(arguments)
+        chunk = {"client": "local", "tgt": "*", "fun": GRAINS_FUN}
+        chunks = parse_lowstate(self.context, chunk)
+        identity = await self.identify()
+        await authorize(self.context.policies, identity, chunks)
+        gateway = self.context.gateway
+        found, more = await gateway.call(
+            minion_page, gateway, identity.token_data(), after, limit, grain
+        )
+        self.send_paged(pages.minion_body(found, more, self.context.config.root_prefix, arguments))
 
     async def post(self) -> None:
         data = await self.read_body()
@@ -111,9 +136,7 @@ class JobsHandler(ResourceHandler):
             self.request.query_arguments,
             context.config.root_prefix,
         )
-        if body["next"]:
-            self.set_header("Link", f'<{body["next"]}>; rel="next"')
-        self.send(body)
+        self.send_paged(body)
 
 
 def _minion_returns(job: Any) -> dict[str, Any]:
@@ -146,7 +169,16 @@ class KeysHandler(KeyHandler):
         return super().negotiate()
 
     async def get(self) -> None:  # type: ignore[override]
-        await self.send_wheel({"client": "wheel", "fun": "key.list_all"})
+        chunk = {"client": "wheel", "fun": "key.list_all"}
+        arguments = self.request.query_arguments
+        if not pages.wants_key_page(arguments):
+            await self.send_wheel(chunk)
+            return
+        result = await self.run_as_caller(chunk)
+        data = result.get("data") if isinstance(result, dict) else None
+        keys = data.get("return", {}) if isinstance(data, dict) else {}
+        prefix = self.context.config.root_prefix
+        self.send_paged(pages.key_body(keys if isinstance(keys, dict) else {}, prefix, arguments))
 
     async def post(self) -> None:
         body = _one_mapping(await self.read_body())

@@ -1,6 +1,6 @@
 """Seed a master's job cache through Salt's own job-cache returner (``local_cache``
-by default: ``save_load``, then ``returner`` for each minion's return), as the master
-itself writes it. For tests and benchmarks of ``GET /jobs``.
+by default): ``prep_jid``, ``save_load``, then ``returner`` for each minion's return,
+as the master itself writes it. For tests and benchmarks of ``GET /jobs``.
 
 Each seeded job is a :class:`SeedJob`; the plan is deterministic (from ``index``), so
 a test computes what it expects from the same plan instead of hard-coding it.
@@ -42,14 +42,17 @@ def make_jid(start: datetime.datetime, index: int) -> str:
 
 def plan(
     count: int,
-    user: str,
+    user: str | tuple[str, ...],
     start: datetime.datetime,
     minions: tuple[str, str] = ("minion-1", "minion-2"),
+    first_index: int = 0,
 ) -> Iterator[SeedJob]:
-    """``count`` jobs: functions in turn; every other job targets both minions (a list),
-    of those every fifth fails on the second minion and every seventh misses it."""
+    """``count`` jobs from ``first_index`` on, one second apart from ``start``:
+    functions (and users, when several) in turn; every other job targets both minions
+    (a list), of those every fifth fails on the second minion and every seventh misses it."""
     first, second = minions
-    for i in range(count):
+    users = (user,) if isinstance(user, str) else user
+    for i in range(first_index, first_index + count):
         both = i % 2 == 1
         targets = [first, second] if both else [first]
         returns: dict[str, dict[str, Any]] = {
@@ -65,7 +68,7 @@ def plan(
             arg=[f"a{i}", {"password": SECRET, "__kwarg__": True}],
             tgt=targets if both else first,
             tgt_type="list" if both else "glob",
-            user=user,
+            user=users[i % len(users)],
             minions=targets,
             returns=returns,
         )
@@ -73,10 +76,11 @@ def plan(
 
 def seed(master_opts: dict[str, Any], jobs: list[SeedJob]) -> list[SeedJob]:
     """Write ``jobs`` into the master's job cache; returns them."""
-    functions = cache_functions(master_opts, "save_load", "returner")
+    functions = cache_functions(master_opts, "prep_jid", "save_load", "returner")
     assert functions is not None, "the master's job cache cannot save jobs"
-    save_load, returner = functions
+    prep_jid, save_load, returner = functions
     for job in jobs:
+        prep_jid(passed_jid=job.jid)  # as the master does (the cleaner needs its jid file)
         load = {"jid": job.jid, "fun": job.fun, "arg": job.arg, "tgt": job.tgt,
                 "tgt_type": job.tgt_type, "user": job.user}  # fmt: skip
         save_load(job.jid, load, minions=job.minions)
