@@ -162,3 +162,64 @@ def test_a_corrupt_index_is_rebuilt(salt_master, netapi_module, tmp_path, api_cr
         assert wait_for(lambda: client.get("/jobs?limit=1").json()["complete"], timeout=120)
         assert len(client.get("/jobs?limit=5").json()["return"]) == 5
     assert list(tmp_path.glob("jobs.sqlite.corrupt-*"))
+
+
+def seed_one(salt_master, jid, minions, returns):
+    job = jobcache.SeedJob(jid=jid, fun="test.arg", arg=["x"], tgt=minions, tgt_type="list",
+                           user="saltdev", minions=minions, returns=returns)  # fmt: skip
+    jobcache.seed(salt_master.config, [job])
+
+
+def test_the_status_view_takes_success_from_salts_flags(api, salt_master):
+    jid = jobcache.make_jid(datetime.datetime.now() - datetime.timedelta(days=1), 0)
+    returns = {
+        "minion-1": {"return": True, "retcode": 0, "success": True},
+        "minion-2": {"return": True, "retcode": 1},  # a retcode without the flag
+        "minion-x": {"return": False},  # neither: unknown, whatever the value
+    }
+    seed_one(salt_master, jid, ["minion-1", "minion-2", "minion-x", "ghost-1"], returns)
+    body = api.get(f"/jobs/{jid}?view=status").json()
+    assert body["jid"] == jid and body["function"] == "test.arg" and body["user"] == "saltdev"
+    minions = body["minions"]
+    assert minions["minion-1"] == {"status": "returned", "retcode": 0, "success": True,
+                                   "return": True}  # fmt: skip
+    assert minions["minion-2"]["success"] is False and minions["minion-2"]["retcode"] == 1
+    assert minions["minion-x"]["success"] is None and minions["minion-x"]["return"] is False
+    assert minions["ghost-1"] == {"status": "not_connected", "retcode": None, "success": None,
+                                  "return": None}  # fmt: skip
+    summary = body["summary"]
+    assert (summary["targeted"], summary["returned"], summary["not_connected"]) == (4, 3, 1)
+    assert (summary["succeeded"], summary["failed"], summary["unknown"]) == (1, 1, 1)
+    assert summary["ok"] is False and summary["complete"] is True
+
+
+def test_the_status_view_of_a_live_job(api):
+    (pub,) = api.run({"client": "local_async", "tgt": "minion-1", "fun": "test.retcode",
+                      "arg": [3]})  # fmt: skip
+
+    def returned():
+        body = api.get(f"/jobs/{pub['jid']}?view=status").json()
+        return body if body["minions"].get("minion-1", {}).get("status") == "returned" else None
+
+    body = wait_for(returned, timeout=60)
+    assert body["minions"]["minion-1"]["retcode"] == 3
+    assert body["minions"]["minion-1"]["success"] is False
+    assert body["summary"]["failed"] == 1 and body["summary"]["ok"] is False
+
+
+def test_a_connected_minion_without_a_return_is_running_then_did_not_return(api, salt_master):
+    now = datetime.datetime.now()
+    young, old = jobcache.make_jid(now, 0), jobcache.make_jid(now - datetime.timedelta(days=1), 7)
+    for jid in (young, old):
+        seed_one(salt_master, jid, ["minion-2"], {})
+    assert api.get(f"/jobs/{young}?view=status").json()["minions"]["minion-2"]["status"] == (
+        "running"
+    )
+    assert api.get(f"/jobs/{old}?view=status").json()["minions"]["minion-2"]["status"] == (
+        "did_not_return"
+    )
+
+
+def test_an_unknown_view_is_400(api):
+    response = api.get("/jobs/20010101000000000000?view=nope")
+    assert response.status_code == 400 and response.json()["status"] == 400

@@ -8,6 +8,8 @@ from typing import Any
 
 import salt.loader
 
+from salt_ext_rest.backend.threadlocal import per_thread
+
 
 def cache_functions(opts: dict[str, Any], *names: str) -> tuple[Any, ...] | None:
     """The job cache returner's functions ``names`` (``get_jids``, ``save_load``…),
@@ -18,3 +20,21 @@ def cache_functions(opts: dict[str, Any], *names: str) -> tuple[Any, ...] | None
     if not all(name in returners for name in wanted):
         return None
     return tuple(returners[name] for name in wanted)
+
+
+def targeted_minions(opts: dict[str, Any], jid: str) -> list[str]:
+    """The minions the job cache recorded as targeted by ``jid`` (``[]``: unknown)."""
+    found = per_thread(opts, "job_cache_get_load", lambda o: cache_functions(o, "get_load"))
+    if found is None:
+        return []
+    (get_load,) = found
+    load = get_load(jid) or {}
+    minions = load.get("Minions") if isinstance(load, dict) else None
+    return [m for m in minions if isinstance(m, str)] if isinstance(minions, list) else []
+
+
+def connected(ckminions: Any, mids: list[str]) -> set[str]:
+    """Which of ``mids`` hold a connection to the master now (Salt's presence check)."""
+    if not mids:
+        return set()
+    return set(ckminions.connected_ids(subset=mids))

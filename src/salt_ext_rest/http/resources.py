@@ -20,7 +20,7 @@ from typing import Any
 
 from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.authz import authorize
-from salt_ext_rest.backend import keygen
+from salt_ext_rest.backend import job_cache, keygen
 from salt_ext_rest.backend.gateway import SaltGateway
 from salt_ext_rest.backend.minion_cache import FUN as GRAINS_FUN
 from salt_ext_rest.backend.minion_pages import minion_page
@@ -28,6 +28,7 @@ from salt_ext_rest.errors import BadRequest, Conflict, Unauthorized
 from salt_ext_rest.http import render
 from salt_ext_rest.http import resource_pages as pages
 from salt_ext_rest.http.base import ApiHandler
+from salt_ext_rest.http.job_envelope import VIEWS, envelope, results_of
 from salt_ext_rest.http.job_pages import jobs_page, wants_page
 from salt_ext_rest.http.lowstate_run import as_caller, parse_lowstate, precheck, run_lowstate
 from salt_ext_rest.lowstate.chunks import CREDENTIAL_KEYS, as_chunks
@@ -121,8 +122,23 @@ class JobsHandler(ResourceHandler):
             jobs = await self.run_as_caller({"client": "runner", "fun": "jobs.list_jobs"})
             self.send({"return": [jobs]})
             return
+        view = self.get_query_argument("view", None)
+        if view is not None and view not in VIEWS:
+            raise BadRequest(f"view: one of {', '.join(VIEWS)}", path="view")
         job = await self.run_as_caller({"client": "runner", "fun": "jobs.list_job", "jid": jid})
+        if view == "status":
+            await self.send_envelope(jid, job if isinstance(job, dict) else {})
+            return
         self.send({"info": [job], "return": [_minion_returns(job)]})
+
+    async def send_envelope(self, jid: str, job: dict[str, Any]) -> None:
+        """``?view=status``: each targeted minion's status (docs/jobs.rst)."""
+        gateway = self.context.gateway
+        targeted = await gateway.call(job_cache.targeted_minions, gateway.opts, jid)
+        silent = [mid for mid in targeted if mid not in results_of(job)]
+        online = await gateway.call(lambda: job_cache.connected(gateway.ckminions(), silent))
+        utc = bool(gateway.opts.get("utc_jid"))
+        self.send(envelope(jid, job, targeted, online, utc))
 
     async def send_page(self) -> None:
         """A page of the job index (``limit``, ``cursor``, filters): docs/jobs.rst."""
