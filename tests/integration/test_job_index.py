@@ -13,12 +13,15 @@ import urllib.parse
 import pytest
 from saltfactories.utils import random_string
 
+from salt_ext_rest.schemas import build_validator, load_schema
 from salt_ext_rest.testing import jobcache
 from salt_ext_rest.testing.api import ApiClient
 from salt_ext_rest.testing.saltapi import start_api
 
 pytestmark = [pytest.mark.integration]
 
+PAGE = build_validator(load_schema("responses/jobs-page.json"))
+STATUS = build_validator(load_schema("responses/job-status.json"))
 SEEDED = 1200
 START = datetime.datetime(2011, 3, 1, 12, 0, 0)
 
@@ -56,6 +59,7 @@ def pages(client, **params):
         response = client.get(path)
         assert response.status_code == 200, response.text
         body = response.json()
+        PAGE.validate(body)
         items.extend(body["return"])
         if body["next"] is None:
             assert "Link" not in response.headers
@@ -179,6 +183,7 @@ def test_the_status_view_takes_success_from_salts_flags(api, salt_master):
     }
     seed_one(salt_master, jid, ["minion-1", "minion-2", "minion-x", "ghost-1"], returns)
     body = api.get(f"/jobs/{jid}?view=status").json()
+    STATUS.validate(body)
     assert body["jid"] == jid and body["function"] == "test.arg" and body["user"] == "saltdev"
     minions = body["minions"]
     assert minions["minion-1"] == {"status": "returned", "retcode": 0, "success": True,

@@ -5,9 +5,15 @@ import urllib.parse
 
 import pytest
 
+from salt_ext_rest.schemas import build_validator, load_schema
 from salt_ext_rest.testing.api import ApiClient
 
 pytestmark = [pytest.mark.integration]
+
+SCHEMAS = {
+    "/minions": build_validator(load_schema("responses/minions-page.json")),
+    "/keys": build_validator(load_schema("responses/keys-page.json")),
+}
 
 
 @pytest.fixture
@@ -24,6 +30,7 @@ def follow(client, path, **params):
         response = client.get(url)
         assert response.status_code == 200, response.text
         body = response.json()
+        SCHEMAS[path].validate(body)
         bodies.append(body)
         url = body["next"]
         assert response.headers.get("Link") == (f'<{url}>; rel="next"' if url else None)
