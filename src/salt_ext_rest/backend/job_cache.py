@@ -38,3 +38,17 @@ def connected(ckminions: Any, mids: list[str]) -> set[str]:
     if not mids:
         return set()
     return set(ckminions.connected_ids(subset=mids))
+
+
+def job_state(opts: dict[str, Any], jid: str) -> tuple[dict[str, Any], list[str], dict[str, Any]]:
+    """``(load, targeted minions, {minion: return})`` of ``jid`` in the job cache."""
+    found = per_thread(opts, "job_cache_state", lambda o: cache_functions(o, "get_load", "get_jid"))
+    if found is None:
+        return {}, [], {}
+    get_load, get_jid = found
+    load = get_load(jid) or {}
+    load = load if isinstance(load, dict) else {}
+    minions = load.get("Minions")
+    targeted = [m for m in minions if isinstance(m, str)] if isinstance(minions, list) else []
+    returns = get_jid(jid) or {}
+    return load, targeted, returns if isinstance(returns, dict) else {}
