@@ -45,8 +45,16 @@ def test_a_job_stream_replays_follows_and_ends_with_the_summary(api):
 def test_a_silent_minion_ends_the_stream_after_the_timeout(api, salt_master):
     jid = jobcache.make_jid(datetime.datetime.now(), 0)
     returned = {"minion-1": {"return": True, "retcode": 0, "success": True}}
-    job = jobcache.SeedJob(jid=jid, fun="test.arg", arg=[], tgt="x", tgt_type="list",
-                           user="saltdev", minions=["minion-1", "ghost-1"], returns=returned)  # fmt: skip
+    job = jobcache.SeedJob(
+        jid=jid,
+        fun="test.arg",
+        arg=[],
+        tgt="x",
+        tgt_type="list",
+        user="saltdev",
+        minions=["minion-1", "ghost-1"],
+        returns=returned,
+    )
     jobcache.seed(salt_master.config, [job])
     started = time.monotonic()
     events = read_stream(api, f"/jobs/{jid}/events?timeout=1")
