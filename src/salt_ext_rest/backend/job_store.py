@@ -147,6 +147,12 @@ def known_jids(db: sqlite3.Connection) -> set[str]:
     return {jid for (jid,) in db.execute("SELECT jid FROM jobs")}
 
 
+def count_functions(db: sqlite3.Connection, glob: str) -> int:
+    """How many jobs run a function matching ``glob`` (from the function index)."""
+    (count,) = db.execute("SELECT COUNT(*) FROM jobs WHERE fun GLOB ?", (glob,)).fetchone()
+    return int(count)
+
+
 def get_meta(db: sqlite3.Connection, key: str) -> str | None:
     row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return row[0] if row else None
@@ -176,10 +182,16 @@ def take_lease(db: sqlite3.Connection, key: str, owner: str, ttl: float) -> bool
 
 
 def query(
-    db: sqlite3.Connection, where: Sequence[str], params: Sequence[Any], before: str | None, n: int
+    db: sqlite3.Connection,
+    where: Sequence[str],
+    params: Sequence[Any],
+    before: str | None,
+    n: int,
+    few: bool = False,
 ) -> list[dict[str, Any]]:
     """Up to ``n`` jobs matching every clause of ``where``, newest first, older
-    than jid ``before`` (when given)."""
+    than jid ``before`` (when given). ``few``: the clauses select few rows through
+    an index of their own; sort those rather than walk every jid newest first."""
     clauses = list(where)
     values = list(params)
     if before is not None:
@@ -188,7 +200,7 @@ def query(
     sql = f"SELECT {COLUMNS}, returned, failed FROM jobs"
     if clauses:
         sql += " WHERE " + " AND ".join(clauses)
-    sql += " ORDER BY jid DESC LIMIT ?"
+    sql += f" ORDER BY {'+jid' if few else 'jid'} DESC LIMIT ?"
     cursor = db.execute(sql, [*values, n])
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor]
