@@ -72,6 +72,8 @@ class JobIndex:
         self.written = 0
         self.backfilled = 0
         self._db: sqlite3.Connection | None = None
+        self._opened = False
+        self._needs_backfill = True
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -109,11 +111,13 @@ class JobIndex:
 
     # -- the writer thread -----------------------------------------------------------
     def _writer(self) -> None:
-        try:
-            self._backfill()
-        except Exception:
-            log.exception("rest_ext: job index backfill failed; live jobs are still indexed")
         while not self._stop.is_set():
+            if self._needs_backfill:
+                self._needs_backfill = False
+                try:
+                    self._backfill()
+                except Exception:
+                    log.exception("rest_ext: job index backfill failed; live jobs are indexed")
             self._wake.wait(FLUSH_EVERY)
             self._wake.clear()
             try:
@@ -124,15 +128,16 @@ class JobIndex:
         self.flush()
 
     def db(self) -> sqlite3.Connection:
-        """The writer's connection; the file is opened again (and rebuilt, then
-        backfilled) when it was removed meanwhile."""
+        """The writer's connection (writer thread only). The file is opened again
+        when it was removed meanwhile or a write failed (:func:`.job_store.open_index`
+        rebuilds it when missing or corrupt); each reopening backfills again."""
         if self._db is not None and not os.path.exists(self.path):
             log.warning("rest_ext: job index %s was removed; rebuilding it", self.path)
             self._close()
-            self._db = job_store.open_index(self.path)
-            threading.Thread(target=self._backfill, daemon=True).start()
         if self._db is None:
+            self._needs_backfill = self._opened  # the first backfill is the writer's
             self._db = job_store.open_index(self.path)
+            self._opened = True
         return self._db
 
     def _close(self) -> None:
