@@ -15,6 +15,7 @@ from salt_ext_rest.auth.tokens import TokenFormat
 from salt_ext_rest.backend.dispatch import Dispatcher
 from salt_ext_rest.backend.gateway import SaltGateway
 from salt_ext_rest.backend.jobs import JobRunner
+from salt_ext_rest.backend.job_index import JobIndex, index_path
 from salt_ext_rest.config import ConfigError, RestConfig
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.events.bus import EventBus
@@ -60,6 +61,9 @@ def build_context(
         metrics=make_metrics(opts, config),
     )
     context.jobs = JobRunner(gateway, context.dispatcher, context.bus)
+    if config.job_index:
+        path = index_path(opts, config.job_index_path)
+        context.job_index = JobIndex(opts, path, context.bus.redact)
     if link is not None:
         attach_shared_history(context.bus, link, config.event_history_size)
     hook = context.pm.hook
@@ -96,6 +100,9 @@ def start_streams(context: ApiContext) -> None:
     start the stateful formatters (the formatted view): those with a ``start()`` (on
     the running loop); start the worker's heartbeat to the shared state."""
     RevocationWatch(context.gateway, context.bus).install()
+    if context.job_index is not None:  # before the bus starts: no job event is missed
+        context.bus.watchers.add(("salt/job/", "salt/run/"), context.job_index.on_event)
+        context.job_index.start()
     context.bus.start()
     context.shared.start()
     context.audit.start()
@@ -115,3 +122,5 @@ async def stop_streams(context: ApiContext) -> None:
     await context.bus.stop()
     await context.shared.stop()
     context.metrics.stop()
+    if context.job_index is not None:
+        context.job_index.stop()

@@ -106,6 +106,9 @@ class RestConfig:
     ready_path: str = "/readyz"
     probe_timeout: float = 2.0
     log_probes: bool = False
+    # the job index behind GET /jobs?limit= (docs/jobs.rst); "" = <cachedir>/rest_ext-jobs.sqlite
+    job_index: bool = True
+    job_index_path: str = ""
     plugins: dict[str, Any] = field(default_factory=dict)
     # Prometheus /metrics (docs/metrics.rst): who may scrape, from where
     metrics: bool = True

@@ -18,6 +18,7 @@ from salt_ext_rest.authz import Policy
 from salt_ext_rest.backend.dispatch import Dispatcher
 from salt_ext_rest.backend.gateway import SaltGateway
 from salt_ext_rest.backend.jobs import JobRunner
+from salt_ext_rest.backend.job_index import JobIndex
 from salt_ext_rest.config import RestConfig
 from salt_ext_rest.errors import RestError
 from salt_ext_rest.events.bus import EventBus
@@ -52,6 +53,8 @@ class ApiContext:
     metrics: NullMetrics = field(default_factory=NullMetrics)  # real ones: operations.metrics
     #: synchronous local/runner calls with returns from the bus (issue 14)
     jobs: JobRunner | None = None
+    #: the job index behind ``GET /jobs?limit=`` (issue 14); None: ``job_index: false``
+    job_index: JobIndex | None = None
 
     @property
     def enabled_clients(self) -> list[str]:

@@ -23,11 +23,13 @@ from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.backend.bus_client import decode, master_subscriber, split
 from salt_ext_rest.events.bus_parts import (  # re-exported
     NOTICE_PREFIX,
+    UNDECODED,
     UNKNOWN,
     Backlog,
     SharedFeed,
     Waiting,
     close_token,
+    feed_consumers,
     escape_controls,
     has_controls,
     incomplete,
@@ -37,13 +39,13 @@ from salt_ext_rest.events.job_returns import JobReturns
 from salt_ext_rest.events.model import BusEvent
 from salt_ext_rest.events.redact import redact
 from salt_ext_rest.events.subscription import Matcher, Subscription
+from salt_ext_rest.events.watchers import TagWatchers
 
 log = logging.getLogger(__name__)
 
 #: rest_ext's events for its own workers (revocations): to on_internal callbacks, never streams
 INTERNAL_PREFIX = "salt/netapi/rest_ext/internal/"
 InternalHandler = Callable[[dict[str, Any]], None]
-UNDECODED = object()
 __all__ = ["NOTICE_PREFIX", "EventBus", "escape_controls", "has_controls"]
 
 
@@ -73,6 +75,7 @@ class EventBus:
         self._ever_connected = False
         self._internal: dict[str, list[InternalHandler]] = {}
         self._on_reconnect: list[Callable[[], None]] = []
+        self.watchers = TagWatchers()  # raw events by tag prefix (the job index)
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> None:
@@ -139,9 +142,7 @@ class EventBus:
         resume); others wait undecoded in the backlog until the history is needed."""
         try:
             tag, body = split(raw)
-            data = decode(body) if self.jobs.wants(tag) else UNDECODED
-            if data is not UNDECODED:
-                self.jobs.feed(tag, data)
+            data = feed_consumers(tag, body, self.jobs, self.watchers)
             if tag.startswith(INTERNAL_PREFIX):
                 data = decode(body) if data is UNDECODED else data
                 self._dispatch_internal(tag[len(INTERNAL_PREFIX) :], data)

@@ -123,3 +123,22 @@ class Backlog:
     def clear(self) -> None:
         self.events.clear()
         self.gone.clear()
+
+
+#: an event body not decoded (yet): nobody wanted it when it came
+UNDECODED = object()
+
+
+def feed_consumers(tag: str, body: bytes, jobs: Any, watchers: Any) -> Any:
+    """The event's data, decoded now only for a call waiting on its job (``jobs``) or a
+    raw consumer such as the job index (``watchers``), and handed to them; else
+    :data:`UNDECODED`. Raises on a malformed body."""
+    waited, watched = jobs.wants(tag), watchers.wants(tag)
+    if not (waited or watched):
+        return UNDECODED
+    data = decode(body)
+    if waited:
+        jobs.feed(tag, data)
+    if watched:
+        watchers.feed(tag, data)
+    return data

@@ -20,12 +20,16 @@ from typing import Any
 
 from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.authz import authorize
-from salt_ext_rest.backend import keygen
+from salt_ext_rest.backend import job_cache, keygen
 from salt_ext_rest.backend.gateway import SaltGateway
 from salt_ext_rest.backend.minion_cache import FUN as GRAINS_FUN
+from salt_ext_rest.backend.minion_pages import minion_page
 from salt_ext_rest.errors import BadRequest, Conflict, Unauthorized
 from salt_ext_rest.http import render
+from salt_ext_rest.http import resource_pages as pages
 from salt_ext_rest.http.base import ApiHandler
+from salt_ext_rest.http.job_envelope import VIEWS, envelope, results_of
+from salt_ext_rest.http.job_pages import jobs_page, wants_page
 from salt_ext_rest.http.lowstate_run import as_caller, parse_lowstate, precheck, run_lowstate
 from salt_ext_rest.lowstate.chunks import CREDENTIAL_KEYS, as_chunks
 from salt_ext_rest.operations import audit
@@ -36,6 +40,12 @@ MIN_KEYSIZE, MAX_KEYSIZE = 2048, 4096
 
 
 class ResourceHandler(ApiHandler):
+    def send_paged(self, body: dict[str, Any]) -> None:
+        """A page: its ``next`` URL in a ``Link`` header too."""
+        if body.get("next"):
+            self.set_header("Link", f'<{body["next"]}>; rel="next"')
+        self.send(body)
+
     async def run_as_caller(self, chunk: dict[str, Any]) -> Any:
         """Validate one chunk, authenticate the caller, run it; its result."""
         chunks = parse_lowstate(self.context, chunk)
@@ -68,7 +78,24 @@ class MinionsHandler(MinionHandler):
     """``GET /minions``: every minion's grains; ``POST /minions``: start jobs (202)."""
 
     async def get(self) -> None:  # type: ignore[override]
+        if pages.wants_minion_page(self.request.query_arguments):
+            await self.send_page()
+            return
         await self.send_grains("*")
+
+    async def send_page(self) -> None:
+        """``limit``/``cursor``/``grain``: one page, from the cache only (docs/jobs.rst)."""
+        arguments = self.request.query_arguments
+        after, limit, grain = pages.minion_query(arguments)
+        chunk = {"client": "local", "tgt": "*", "fun": GRAINS_FUN}
+        chunks = parse_lowstate(self.context, chunk)
+        identity = await self.identify()
+        await authorize(self.context.policies, identity, chunks)
+        gateway = self.context.gateway
+        found, more = await gateway.call(
+            minion_page, gateway, identity.token_data(), after, limit, grain
+        )
+        self.send_paged(pages.minion_body(found, more, self.context.config.root_prefix, arguments))
 
     async def post(self) -> None:
         data = await self.read_body()
@@ -89,12 +116,44 @@ class JobsHandler(ResourceHandler):
     """``GET /jobs`` (runner ``jobs.list_jobs``) and ``GET /jobs/<jid>`` (``jobs.list_job``)."""
 
     async def get(self, jid: str | None = None) -> None:
+        if jid is None and wants_page(self.request.query_arguments):
+            await self.send_page()
+            return
         if jid is None:
             jobs = await self.run_as_caller({"client": "runner", "fun": "jobs.list_jobs"})
             self.send({"return": [jobs]})
             return
+        view = self.get_query_argument("view", None)
+        if view is not None and view not in VIEWS:
+            raise BadRequest(f"view: one of {', '.join(VIEWS)}", path="view")
         job = await self.run_as_caller({"client": "runner", "fun": "jobs.list_job", "jid": jid})
+        if view == "status":
+            await self.send_envelope(jid, job if isinstance(job, dict) else {})
+            return
         self.send({"info": [job], "return": [_minion_returns(job)]})
+
+    async def send_envelope(self, jid: str, job: dict[str, Any]) -> None:
+        """``?view=status``: each targeted minion's status (docs/jobs.rst)."""
+        gateway = self.context.gateway
+        targeted = await gateway.call(job_cache.targeted_minions, gateway.opts, jid)
+        silent = [mid for mid in targeted if mid not in results_of(job)]
+        online = await gateway.call(lambda: job_cache.connected(gateway.ckminions(), silent))
+        utc = bool(gateway.opts.get("utc_jid"))
+        self.send(envelope(jid, job, targeted, online, utc))
+
+    async def send_page(self) -> None:
+        """A page of the job index (``limit``, ``cursor``, filters): docs/jobs.rst."""
+        identity = await self.identify()
+        context = self.context
+        policy = context.visibility[context.config.event_visibility]
+        body = await jobs_page(
+            context.job_index,
+            policy,
+            identity,
+            self.request.query_arguments,
+            context.config.root_prefix,
+        )
+        self.send_paged(body)
 
 
 def _minion_returns(job: Any) -> dict[str, Any]:
@@ -127,7 +186,16 @@ class KeysHandler(KeyHandler):
         return super().negotiate()
 
     async def get(self) -> None:  # type: ignore[override]
-        await self.send_wheel({"client": "wheel", "fun": "key.list_all"})
+        chunk = {"client": "wheel", "fun": "key.list_all"}
+        arguments = self.request.query_arguments
+        if not pages.wants_key_page(arguments):
+            await self.send_wheel(chunk)
+            return
+        result = await self.run_as_caller(chunk)
+        data = result.get("data") if isinstance(result, dict) else None
+        keys = data.get("return", {}) if isinstance(data, dict) else {}
+        prefix = self.context.config.root_prefix
+        self.send_paged(pages.key_body(keys if isinstance(keys, dict) else {}, prefix, arguments))
 
     async def post(self) -> None:
         body = _one_mapping(await self.read_body())

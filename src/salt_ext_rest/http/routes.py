@@ -15,6 +15,7 @@ from salt_ext_rest.context import ApiContext
 from salt_ext_rest.http import handlers, resources, static
 from salt_ext_rest.http.me import MeHandler
 from salt_ext_rest.http.metrics_handler import MetricsHandler
+from salt_ext_rest.http.job_stream import JobEventsHandler
 from salt_ext_rest.http.sse import EventsHandler
 from salt_ext_rest.http.stats import StatsHandler
 from salt_ext_rest.http.stream_protocol import StreamSocket
@@ -94,6 +95,7 @@ def resource_routes(context: ApiContext) -> list[Route]:
         (r"/minions/?", resources.MinionsHandler, kwargs),
         (r"/minions/([^/]+)/?", resources.MinionHandler, kwargs),
         (r"/jobs/?", resources.JobsHandler, kwargs),
+        (rf"/jobs/({resources.JID_PATTERN})/events/?", JobEventsHandler, kwargs),
         (rf"/jobs/({resources.JID_PATTERN})/?", resources.JobsHandler, kwargs),
         (r"/keys/?", resources.KeysHandler, kwargs),
         (r"/keys/([^/]+)/?", resources.KeyHandler, kwargs),

@@ -1,0 +1,206 @@
+"""The job index's SQLite file: schema, safe opening (rebuilt when missing or
+corrupt), idempotent writes and paged reads.
+
+Every worker of every salt-api on the master writes the same rows from the same bus
+events: writes are upserts keyed by jid and ``(jid, minion)``, so any number of
+writers agree. Counts are recomputed from the ``returns`` rows, never incremented.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: bump when the schema changes: an older file is rebuilt (and backfilled again)
+VERSION = 1
+BUSY_TIMEOUT = 5.0
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    jid TEXT PRIMARY KEY, kind TEXT NOT NULL, fun TEXT NOT NULL, args TEXT NOT NULL,
+    tgt TEXT NOT NULL, tgt_type TEXT NOT NULL, user TEXT NOT NULL, started REAL NOT NULL,
+    minions TEXT NOT NULL, targeted INTEGER NOT NULL, returned INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS jobs_user ON jobs (user, jid);
+CREATE INDEX IF NOT EXISTS jobs_fun ON jobs (fun, jid);
+CREATE INDEX IF NOT EXISTS jobs_tgt ON jobs (tgt, jid);
+CREATE INDEX IF NOT EXISTS jobs_started ON jobs (started);
+CREATE TABLE IF NOT EXISTS returns (
+    jid TEXT NOT NULL, mid TEXT NOT NULL, failed INTEGER NOT NULL, PRIMARY KEY (jid, mid));
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+COLUMNS = "jid, kind, fun, args, tgt, tgt_type, user, started, minions, targeted"
+UPSERT_JOB = f"""
+INSERT INTO jobs ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (jid) DO UPDATE SET kind = excluded.kind, fun = excluded.fun,
+    args = excluded.args, tgt = excluded.tgt, tgt_type = excluded.tgt_type,
+    user = excluded.user, started = MIN(jobs.started, excluded.started),
+    minions = excluded.minions, targeted = excluded.targeted
+"""
+UPSERT_RETURN = "INSERT OR REPLACE INTO returns (jid, mid, failed) VALUES (?, ?, ?)"
+RECOUNT = """
+UPDATE jobs SET returned = (SELECT COUNT(*) FROM returns r WHERE r.jid = jobs.jid),
+    failed = (SELECT COALESCE(SUM(r.failed), 0) FROM returns r WHERE r.jid = jobs.jid)
+WHERE jid = ?
+"""
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """One job as the index keeps it (``args`` already redacted)."""
+
+    jid: str
+    kind: str  # "job" (a publish), "run" (runner), "wheel"
+    fun: str
+    args: list[Any]
+    tgt: str
+    tgt_type: str
+    user: str
+    started: float
+    minions: list[str]
+
+    def values(self) -> tuple[Any, ...]:
+        args = json.dumps(self.args, default=str, separators=(",", ":"))
+        minions = json.dumps(sorted(self.minions), separators=(",", ":"))
+        return (self.jid, self.kind, self.fun, args, self.tgt, self.tgt_type, self.user,
+                self.started, minions, len(self.minions))  # fmt: skip
+
+
+def open_index(path: str) -> sqlite3.Connection:
+    """A connection to the index at ``path``: created when missing, moved aside and
+    created again when corrupt or of another schema version. A lock file keeps the
+    workers from checking or rebuilding it at the same time."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            return _open_checked(path)
+        except sqlite3.DatabaseError as exc:
+            aside = f"{path}.corrupt-{int(time.time())}"
+            log.warning("rest_ext: job index %s is unusable (%s); moved to %s", path, exc, aside)
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(path + suffix):
+                    os.replace(path + suffix, aside + suffix)
+            return _open_checked(path)
+    finally:
+        os.close(fd)
+
+
+def _open_checked(path: str) -> sqlite3.Connection:
+    if not os.path.exists(path):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    db = connect(path)
+    try:
+        (check,) = db.execute("PRAGMA quick_check").fetchone()
+        if check != "ok":
+            raise sqlite3.DatabaseError(f"quick_check: {check}")
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        if version not in (0, VERSION):
+            raise sqlite3.DatabaseError(f"schema version {version}, expected {VERSION}")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(SCHEMA)
+        db.execute(f"PRAGMA user_version={VERSION}")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def connect(path: str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA synchronous=NORMAL")
+    return db
+
+
+def write(
+    db: sqlite3.Connection, jobs: Iterable[JobRow], returns: Iterable[tuple[str, str, bool]]
+) -> int:
+    """Upsert ``jobs`` and minion ``returns`` (jid, minion, failed) in one
+    transaction; recount the jobs touched. The number of jids touched."""
+    touched: set[str] = set()
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for job in jobs:
+            db.execute(UPSERT_JOB, job.values())
+            touched.add(job.jid)
+        for jid, mid, failed in returns:
+            db.execute(UPSERT_RETURN, (jid, mid, int(failed)))
+            touched.add(jid)
+        db.executemany(RECOUNT, [(jid,) for jid in touched])
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return len(touched)
+
+
+def known_jids(db: sqlite3.Connection) -> set[str]:
+    return {jid for (jid,) in db.execute("SELECT jid FROM jobs")}
+
+
+def count_functions(db: sqlite3.Connection, glob: str) -> int:
+    """How many jobs run a function matching ``glob`` (from the function index)."""
+    (count,) = db.execute("SELECT COUNT(*) FROM jobs WHERE fun GLOB ?", (glob,)).fetchone()
+    return int(count)
+
+
+def get_meta(db: sqlite3.Connection, key: str) -> str | None:
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
+    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+def take_lease(db: sqlite3.Connection, key: str, owner: str, ttl: float) -> bool:
+    """Hold ``key`` for ``ttl`` seconds if it is free, expired or already ``owner``'s."""
+    now = time.time()
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        held = get_meta(db, key)
+        if held:
+            holder, _, expires = held.rpartition("@")
+            if holder != owner and float(expires) > now:
+                db.execute("COMMIT")
+                return False
+        set_meta(db, key, f"{owner}@{now + ttl}")
+        db.execute("COMMIT")
+        return True
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def query(
+    db: sqlite3.Connection,
+    where: Sequence[str],
+    params: Sequence[Any],
+    before: str | None,
+    n: int,
+    few: bool = False,
+) -> list[dict[str, Any]]:
+    """Up to ``n`` jobs matching every clause of ``where``, newest first, older
+    than jid ``before`` (when given). ``few``: the clauses select few rows through
+    an index of their own; sort those rather than walk every jid newest first."""
+    clauses = list(where)
+    values = list(params)
+    if before is not None:
+        clauses.append("jid < ?")
+        values.append(before)
+    sql = f"SELECT {COLUMNS}, returned, failed FROM jobs"
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    sql += f" ORDER BY {'+jid' if few else 'jid'} DESC LIMIT ?"
+    cursor = db.execute(sql, [*values, n])
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor]

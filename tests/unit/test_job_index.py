@@ -1,0 +1,104 @@
+"""The job index without daemons: bus events in, SQLite rows out, several writers."""
+
+import os
+import sqlite3
+
+import pytest
+
+from salt_ext_rest.backend import job_store
+from salt_ext_rest.backend.job_index import JobIndex, job_failed
+from salt_ext_rest.events.redact import redact
+
+JID = "20261207120000123456"
+NEW = {"fun": "test.arg", "arg": ["a", {"password": "p", "__kwarg__": True}], "tgt": ["m1", "m2"],
+       "tgt_type": "list", "user": "alice", "minions": ["m1", "m2"]}  # fmt: skip
+
+
+def index(tmp_path, name="jobs.sqlite"):
+    return JobIndex({"cachedir": str(tmp_path)}, str(tmp_path / name), redact)
+
+
+def rows(path):
+    db = sqlite3.connect(path)
+    try:
+        return job_store.query(db, [], [], None, 100)
+    finally:
+        db.close()
+
+
+def feed(idx, *events):
+    for tag, data in events:
+        idx.on_event(tag, data)
+    idx.flush()
+
+
+EVENTS = [
+    (f"salt/job/{JID}/new", NEW),
+    (f"salt/job/{JID}/ret/m1", {"id": "m1", "return": False, "retcode": 0, "success": True}),
+    (f"salt/job/{JID}/ret/m2", {"id": "m2", "return": True, "retcode": 2}),
+]
+
+
+def test_events_become_one_row_with_counts_and_redacted_arguments(tmp_path):
+    idx = index(tmp_path)
+    feed(idx, *EVENTS)
+    (row,) = rows(idx.path)
+    assert (row["jid"], row["fun"], row["tgt"], row["user"]) == (JID, "test.arg", "m1,m2", "alice")
+    assert (row["targeted"], row["returned"], row["failed"]) == (2, 2, 1)
+    assert '"password":"<redacted>"' in row["args"] and '"p"' not in row["args"]
+
+
+def test_writers_sharing_a_file_agree_in_any_order(tmp_path):
+    first, second = index(tmp_path), index(tmp_path)
+    feed(first, *EVENTS)
+    feed(second, *reversed(EVENTS))  # a return before its job, twice over
+    feed(first, EVENTS[1])
+    (row,) = rows(first.path)
+    assert (row["targeted"], row["returned"], row["failed"]) == (2, 2, 1)
+
+
+def test_a_return_before_its_job_is_counted_when_the_job_comes(tmp_path):
+    idx = index(tmp_path)
+    feed(idx, EVENTS[2])
+    assert rows(idx.path) == []
+    feed(idx, EVENTS[0])
+    (row,) = rows(idx.path)
+    assert (row["returned"], row["failed"]) == (1, 1)
+
+
+def test_a_corrupt_file_is_moved_aside_and_rebuilt(tmp_path):
+    path = tmp_path / "jobs.sqlite"
+    path.write_bytes(b"garbage" * 1000)
+    db = job_store.open_index(str(path))
+    db.close()
+    assert [p.name for p in tmp_path.glob("jobs.sqlite.corrupt-*")]
+    idx = index(tmp_path)
+    feed(idx, *EVENTS)
+    assert len(rows(idx.path)) == 1
+
+
+def test_a_removed_file_is_created_again(tmp_path):
+    idx = index(tmp_path)
+    idx._backfill = lambda: None  # no job cache here
+    feed(idx, EVENTS[0])
+    os.unlink(idx.path)
+    feed(idx, *EVENTS)
+    (row,) = rows(idx.path)
+    assert row["returned"] == 2
+
+
+@pytest.mark.parametrize(
+    ("ret", "failed"),
+    [({"success": True, "retcode": 1}, False), ({"success": False}, True), ({"retcode": 3}, True),
+     ({"retcode": 0}, False), ({"return": False}, False)],
+)  # fmt: skip
+def test_failure_comes_from_salts_flags_never_the_value(ret, failed):
+    assert job_failed(ret) is failed
+
+
+def test_other_events_are_ignored_cheaply(tmp_path):
+    idx = index(tmp_path)
+    for tag in ("salt/job/x", f"salt/job/{JID}/prog/m1/0", "salt/job/1/ret"):
+        idx.on_event(tag, {"fun": "x"})
+    idx.on_event(f"salt/job/{JID}/new", "not a dict")
+    assert not idx.queue
