@@ -14,8 +14,8 @@ import pluggy
 from salt_ext_rest.auth.tokens import TokenFormat
 from salt_ext_rest.backend.dispatch import Dispatcher
 from salt_ext_rest.backend.gateway import SaltGateway
-from salt_ext_rest.backend.jobs import JobRunner
 from salt_ext_rest.backend.job_index import JobIndex, index_path
+from salt_ext_rest.backend.jobs import JobRunner
 from salt_ext_rest.config import ConfigError, RestConfig
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.events.bus import EventBus

@@ -17,8 +17,8 @@ from salt_ext_rest.auth.tokens import TokenFormat
 from salt_ext_rest.authz import Policy
 from salt_ext_rest.backend.dispatch import Dispatcher
 from salt_ext_rest.backend.gateway import SaltGateway
-from salt_ext_rest.backend.jobs import JobRunner
 from salt_ext_rest.backend.job_index import JobIndex
+from salt_ext_rest.backend.jobs import JobRunner
 from salt_ext_rest.config import RestConfig
 from salt_ext_rest.errors import RestError
 from salt_ext_rest.events.bus import EventBus

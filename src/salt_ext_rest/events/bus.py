@@ -29,8 +29,8 @@ from salt_ext_rest.events.bus_parts import (  # re-exported
     SharedFeed,
     Waiting,
     close_token,
-    feed_consumers,
     escape_controls,
+    feed_consumers,
     has_controls,
     incomplete,
 )

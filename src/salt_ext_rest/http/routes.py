@@ -13,9 +13,9 @@ from typing import Any
 from salt_ext_rest.apikeys.handlers import ApiKeyHandler, ApiKeysHandler
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.http import handlers, resources, static
+from salt_ext_rest.http.job_stream import JobEventsHandler
 from salt_ext_rest.http.me import MeHandler
 from salt_ext_rest.http.metrics_handler import MetricsHandler
-from salt_ext_rest.http.job_stream import JobEventsHandler
 from salt_ext_rest.http.sse import EventsHandler
 from salt_ext_rest.http.stats import StatsHandler
 from salt_ext_rest.http.stream_protocol import StreamSocket

@@ -14,17 +14,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from salt_ext_rest.apikeys.handlers import ApiKeyHandler, ApiKeysHandler
 from salt_ext_rest.http import handlers, resources, static
-from salt_ext_rest.http.me import MeHandler
-from salt_ext_rest.http.metrics_handler import MetricsHandler
+from salt_ext_rest.http.job_stream import JobEventsHandler
 from salt_ext_rest.http.sse import EventsHandler
 from salt_ext_rest.http.stats import StatsHandler
 from salt_ext_rest.http.stream_protocol import StreamSocket
 from salt_ext_rest.http.webhook import WebhookHandler
 from salt_ext_rest.http.websockets import CherrypyWsSocket, EventSocket
+from salt_ext_rest.openapi.builtin_operating import OPERATING
 from salt_ext_rest.openapi.describe import API_MEDIA, operation, query, response, schema
-from salt_ext_rest.operations.probes import HealthHandler, ReadyHandler
 
 LOWSTATE = schema("Lowstate")
 CREDENTIALS = {
@@ -38,6 +36,8 @@ RUN = (*SALT, 429)
 MINION_ID = {"mid": {"type": "string", "pattern": "^[^/]+$"}}
 JID = {"jid": {"type": "string", "pattern": f"^{resources.JID_PATTERN}$"}}
 SSE = {"text/event-stream": {"schema": {"type": "string"}}}
+PAGE = [query("limit", "page size (paged view)"), query("cursor", "the next page's cursor")]
+JOB_FILTERS = ("function", "user", "target", "target_type", "start", "end", "status")
 
 
 def _upgrade(
@@ -143,7 +143,12 @@ BUILTIN: dict[type, dict[str, Any]] = {
         ),
     },
     resources.MinionsHandler: {
-        "get": operation("Every minion's grains", schema("minions"), errors=RUN),
+        "get": operation(
+            "Every minion's grains; with limit/cursor/grain a page from the grains cache",
+            {"anyOf": [schema("minions"), schema("minions-page")]},
+            parameters=[*PAGE, query("grain", "grain match, 'key:glob' (paged view)")],
+            errors=(400, *RUN),
+        ),
         "post": operation(
             "Start jobs (local_async)",
             schema("jobs_started"),
@@ -160,10 +165,38 @@ BUILTIN: dict[type, dict[str, Any]] = {
     },
     resources.JobsHandler: {
         "path": JID,
-        "get": operation("Jobs, or one job's returns", schema("jobs"), errors=RUN),
+        "get": operation(
+            "Jobs (with limit or a filter: a page of the job index), or one job's returns "
+            "(with view=status: its per-minion envelope)",
+            {"anyOf": [schema("jobs"), schema("jobs-page"), schema("job-status")]},
+            parameters=[
+                *PAGE,
+                *(query(name, f"filter: {name}") for name in JOB_FILTERS),
+                query("view", "one job: 'status' for the per-minion envelope"),
+            ],
+            errors=(400, *RUN),
+        ),
+    },
+    JobEventsHandler: {
+        "path": JID,
+        "get": operation(
+            "One job's events (replay, live, a summary event, then the end)",
+            None,
+            parameters=[
+                query("timeout", "seconds without a return before the summary (0 < t <= 3600)"),
+                query("last_event_id", "resume after this event id"),
+            ],
+            errors=(400, 429, *SALT),
+            responses={"200": {"description": "the job's event stream", "content": SSE}},
+        ),
     },
     resources.KeysHandler: {
-        "get": operation("Every minion key by state", schema("keys"), errors=RUN),
+        "get": operation(
+            "Every minion key by state; with limit/cursor/status a page",
+            {"anyOf": [schema("keys"), schema("keys-page")]},
+            parameters=[*PAGE, query("status", "accepted, pending, rejected or denied")],
+            errors=(400, *RUN),
+        ),
         "post": operation(
             "Generate and accept a key pair: a tar of it",
             None,
@@ -199,62 +232,7 @@ BUILTIN: dict[type, dict[str, Any]] = {
     },
 }
 
-OPERATIONS: dict[type, dict[str, Any]] = {
-    HealthHandler: {
-        "get": operation("Liveness: the process answers", schema("healthz"), auth=False)
-    },
-    ReadyHandler: {
-        "get": operation(
-            "Readiness: master, event bus, token store (and shared store) work",
-            schema("readyz"),
-            auth="optional",
-            description="Check details only for an authenticated caller",
-            responses={"503": response(schema("readyz"), "Not ready: the failing checks")},
-        )
-    },
-    MetricsHandler: {
-        "get": operation(
-            "Prometheus metrics of this host's workers",
-            auth="optional",
-            description="Who may read them is set by ``metrics_access`` (default: a token)",
-            errors=(401, 403),
-            responses={
-                "200": response(
-                    {"type": "string"}, "Prometheus text exposition format", ("text/plain",)
-                )
-            },
-        )
-    },
-}
-BUILTIN.update(OPERATIONS)
-
-
-def _keys(part: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/apikeys/$defs/{part}"}
-
-
-KEY_ID = {"kid": {"type": "string"}}
-IDENTITY: dict[type, dict[str, Any]] = {
-    MeHandler: {"get": operation("Who the caller is and what it may run", schema("me"))},
-    ApiKeysHandler: {
-        "get": operation("The caller's API keys (an unrestricted caller: all)", _keys("list")),
-        "post": operation(
-            "Create a scoped API key (its secret is shown this once)",
-            _keys("created"),
-            status=201,
-            body=_keys("create"),
-            errors=(409,),
-        ),
-    },
-    ApiKeyHandler: {
-        "path": KEY_ID,
-        "get": operation("One API key's record", _keys("shown"), errors=(404,)),
-        "delete": operation(
-            "Revoke an API key (its tokens end at once)", _keys("revoked"), errors=(404,)
-        ),
-    },
-}
-BUILTIN.update(IDENTITY)
+BUILTIN.update(OPERATING)
 
 _FILE = {"description": "the file", "content": {"*/*": {"schema": {"type": "string"}}}}
 _STATIC = {
