@@ -35,6 +35,7 @@ for path in (ROOT, ROOT / "src"):
 from benchmarks import procs  # noqa: E402
 from benchmarks.loadgen.http import HttpClient, run_load  # noqa: E402
 from benchmarks.probes import start  # noqa: E402
+from benchmarks.report import print_case_medians  # noqa: E402
 from benchmarks.stack import Stack  # noqa: E402
 from benchmarks.workloads.common import Api, login  # noqa: E402
 
@@ -143,11 +144,7 @@ async def first_uses(api: Api, token: str, count: int) -> dict:
 
 
 def print_medians(rounds: list[dict]) -> None:
-    print(f"\nmedians over {len(rounds)} round(s); CPU by psutil (salt-api process tree)")
-    for case in rounds[0]:
-        keys = rounds[0][case]
-        figures = {k: statistics.median(r[case][k] for r in rounds) for k in keys}
-        print(f"  {case:<30}", "  ".join(f"{k}={v:.4g}" for k, v in figures.items()))
+    print_case_medians(rounds, "salt-api process tree")
     for c in (1, 10):
 
         def cpu(case: str, c: int = c) -> float:

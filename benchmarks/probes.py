@@ -31,6 +31,7 @@ for path in (ROOT, ROOT / "src"):
 
 from benchmarks import procs  # noqa: E402
 from benchmarks.loadgen.http import HttpClient, run_load  # noqa: E402
+from benchmarks.report import print_case_medians  # noqa: E402
 from benchmarks.stack import BIN, Stack, http_answers  # noqa: E402
 from benchmarks.workloads.common import Api, login  # noqa: E402
 
@@ -121,11 +122,7 @@ async def spaced_rounds(stack: Stack, api: Api, count: int) -> dict:
 
 
 def print_medians(rounds: list[dict]) -> None:
-    print(f"\nmedians over {len(rounds)} round(s); CPU by psutil (process trees)")
-    for case in rounds[0]:
-        keys = rounds[0][case]
-        figures = {k: statistics.median(r[case][k] for r in rounds) for k in keys}
-        print(f"  {case:<24}", "  ".join(f"{k}={v:.4g}" for k, v in figures.items()))
+    print_case_medians(rounds, "process trees", 24)
     base = {c: statistics.median(r[f"GET / c={c}"]["api_cpu_ms_per_req"] for r in rounds)
             for c in (1, 10)}  # fmt: skip
     for c in (1, 10):

@@ -279,3 +279,14 @@ def write(out: Path, records: list[dict], env: dict, notes: list[str]) -> str:
 
 def _env_md(env: dict) -> str:
     return "\n".join(f"- {k}: {v}" for k, v in env.items() if not isinstance(v, dict))
+
+
+def print_case_medians(rounds: list[dict], what: str, width: int = 30) -> dict[str, dict]:
+    """Print (and return) each case's figures as medians over the rounds of a small
+    benchmark (``rounds``: one ``{case: {figure: value}}`` per round)."""
+    print(f"\nmedians over {len(rounds)} round(s); CPU by psutil ({what})")
+    medians = {}
+    for case, keys in rounds[0].items():
+        medians[case] = {k: median([r[case][k] for r in rounds]) for k in keys}
+        print(f"  {case:<{width}}", "  ".join(f"{k}={v:.4g}" for k, v in medians[case].items()))
+    return medians
