@@ -21,8 +21,8 @@ VALID = [
     },
     {"client": "local_async", "tgt": "*", "fun": "test.ping", "full_return": True, "timeout": "5"},
     {"client": "local_batch", "tgt": "*", "fun": "test.ping", "batch": "50%"},
-    {"client": "local_subset", "tgt": "*", "fun": "test.ping", "sub": 1, "timeout": "0.5"},
-    {"client": "local", "tgt": "*", "fun": "test.ping", "timeout": 0.5},
+    {"client": "local_subset", "tgt": "*", "fun": "test.ping", "sub": 1, "timeout": "1.5"},
+    {"client": "local", "tgt": "*", "fun": "test.ping", "timeout": 1},
     {"client": "runner", "fun": "jobs.lookup_jid", "jid": "123"},
     {"client": "runner_async", "fun": "manage.up"},
     {"client": "wheel", "fun": "key.list_all"},
@@ -44,6 +44,9 @@ def test_valid_chunks_pass(chunk):
         # Salt publishes within the timeout: 0 would fail as "the master did not answer"
         ({"client": "local_async", "tgt": "*", "fun": "test.ping", "timeout": "0"}, "$[0].timeout"),
         ({"client": "local", "tgt": "*", "fun": "test.ping", "timeout": 0}, "$[0].timeout"),
+        # a tiny timeout fails the same way (the fuzzer sent 5e-90)
+        ({"client": "local", "tgt": "*", "fun": "test.ping", "timeout": 5e-90}, "$[0].timeout"),
+        ({"client": "local", "tgt": "*", "fun": "test.ping", "timeout": "0.5"}, "$[0].timeout"),
         (
             {"client": "local_subset", "tgt": "*", "fun": "test.ping", "sub": 1, "timeout": "0.0"},
             "$[0].timeout",

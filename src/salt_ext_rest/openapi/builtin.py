@@ -35,7 +35,17 @@ SALT = (503, 504)  # the master did not answer / timed out
 RUN = (*SALT, 429)
 MINION_ID = {"mid": {"type": "string", "pattern": "^[^/]+$"}}
 JID = {"jid": {"type": "string", "pattern": f"^{resources.JID_PATTERN}$"}}
-SSE = {"text/event-stream": {"schema": {"type": "string"}}}
+#: one Server-Sent Event (what a client's SSE parser yields for each)
+SSE_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string"},
+        "data": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+}
+SSE = {"text/event-stream": {"schema": SSE_EVENT}}
 PAGE = [query("limit", "page size (paged view)"), query("cursor", "the next page's cursor")]
 JOB_FILTERS = ("function", "user", "target", "target_type", "start", "end", "status")
 
@@ -95,7 +105,7 @@ BUILTIN: dict[type, dict[str, Any]] = {
             schema("tokens"),
             body=ONE_OR_MORE,
             auth=False,
-            errors=(401, 429, *SALT),
+            errors=(401, 403, 429, *SALT),  # 403: an empty ACL mints nothing
         ),
     },
     handlers.RunHandler: {
