@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 import tornado.iostream
@@ -36,6 +37,7 @@ from salt_ext_rest.events.service import CLOSE_POLICY
 from salt_ext_rest.events.subscription import StreamClosed
 from salt_ext_rest.http.credentials import from_message
 from salt_ext_rest.http.job_stream import JobFollow, job_timeout
+from salt_ext_rest.http.resources import JID_PATTERN
 from salt_ext_rest.http.websockets import MAX_MESSAGE, EventSocket
 
 AUTH_TIMEOUT = 10.0
@@ -126,8 +128,8 @@ class StreamSocket(EventSocket):
         if len(self.pumps) >= MAX_SUBSCRIPTIONS:
             raise BadRequest(f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection")
         job = msg.get("job")
-        if job is not None and not (isinstance(job, str) and job.isdigit()):
-            raise BadRequest("job: a jid (digits)", path="job")
+        if job is not None and not (isinstance(job, str) and re.fullmatch(JID_PATTERN, job)):
+            raise BadRequest("job: a jid", path="job")
         event_filter = EventFilter.from_message(msg)
         fmt = msg.get("format") or "raw"
         resume = msg.get("resume")
