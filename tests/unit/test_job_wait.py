@@ -171,3 +171,28 @@ def test_listed_unknown_minion_is_never_returned() -> None:
     job_wait.take_return(JID, f"salt/job/{JID}/new", new, got)
     job_wait.take_return(JID, *ret("m"), got)
     assert not got.missing and got.never_returned == {"ghost"}
+
+
+def test_find_job_answers_are_kept_for_the_envelope() -> None:
+    got = job_wait.Gathered(minions={"a", "b", "c"})
+    job_wait.take_return(JID, f"salt/job/{JID}/new", {"minions": ["a"], "user": "u"}, got)
+    job_wait.take_return(JID, *ret("a", success=False), got)
+    assert got.success == {"a": False} and got.new["user"] == "u"
+    assert job_wait.take_answer({"id": "b", "return": {}}, got) is None  # not running it
+    assert job_wait.take_answer({"id": "c", "return": {"jid": JID}}, got) == "c"
+    assert got.not_running == {"b"}
+
+
+def test_local_envelope_statuses() -> None:
+    from salt_ext_rest.backend.local_status import local_envelope
+
+    chunk = {"fun": "test.retcode", "tgt": "*"}
+    returns = {"a": {"ret": True, "retcode": 42}, "b": {"ret": False, "retcode": 0}}
+    targeted = {"a", "b", "late", "gone", "off"}
+    body = local_envelope(chunk, JID, targeted, returns, {"b": True}, {"late", "gone"}, {"gone"})
+    status = {mid: entry["status"] for mid, entry in body["minions"].items()}
+    assert status == {"a": "returned", "b": "returned", "gone": "did_not_return",
+                      "late": "timed_out", "off": "not_connected"}  # fmt: skip
+    assert body["minions"]["a"]["success"] is False  # retcode 42, whatever the value
+    assert body["minions"]["b"]["success"] is True  # Salt's flag, not the False value
+    assert body["summary"]["ok"] is False and body["target_type"] == "glob"

@@ -33,10 +33,13 @@ import salt.utils.args
 import salt.utils.event
 import salt.utils.jid
 
-from salt_ext_rest.backend import acl, callargs, placeholders
+from salt_ext_rest.backend import acl, callargs, local_status, placeholders
 from salt_ext_rest.backend.callargs import ssh_opts
 from salt_ext_rest.backend.gateway import SaltGateway
 from salt_ext_rest.lowstate.chunks import CREDENTIAL_KEYS
+
+#: a ``local`` chunk's keys that are rest_ext's, never Salt's (not published)
+REST_KEYS = ("client", "report_missing", "view")
 
 #: the ssh chunk keys salt-ssh is given (credentials were checked before)
 SSH_RUN_KEYS = ("tgt", "fun", "arg", "kwarg", "tgt_type", "timeout", "raw_shell")
@@ -98,13 +101,21 @@ class Dispatcher:
                 client.event.close_pub()
 
     def _local(self, client: Any, chunk: dict[str, Any]) -> Any:
-        low = {k: v for k, v in chunk.items() if k not in ("client", "report_missing")}
+        low = {k: v for k, v in chunk.items() if k not in REST_KEYS}
         call = salt.utils.args.format_call(client.run_job, low)
         kwargs = {**call.get("kwargs", {}), "listen": True}
         # Salt's private helper: LocalClient.cmd's own default (the master's timeout).
         timeout = client._get_timeout(low.get("timeout"))
         pub = client.run_job(*call.get("args", ()), **kwargs)
         returns, silent = self._gather(client, pub, timeout, low) if pub else ({}, {})
+        if pub and local_status.wanted(chunk):
+            targeted = set(pub["minions"]) | set(silent)
+            online = local_status.silent_connected(self.gateway, targeted - set(returns))
+            utc = bool(self.opts.get("utc_jid"))
+            body = local_status.local_envelope(
+                chunk, pub["jid"], targeted, returns, {}, online, utc=utc
+            )
+            return JobReturns(body, pub["jid"])
         return self.local_result(chunk, pub, returns, silent)
 
     @staticmethod
@@ -144,7 +155,7 @@ class Dispatcher:
         """Publish the job under ``jid``, listening for nothing: ``{jid, minions}`` or ``{}``."""
         self._check_master()
         client = self.gateway.local_client()
-        low = {k: v for k, v in chunk.items() if k not in ("client", "report_missing")}
+        low = {k: v for k, v in chunk.items() if k not in REST_KEYS}
         call = salt.utils.args.format_call(client.run_job, low)
         kwargs = {**call.get("kwargs", {}), "jid": jid, "listen": False}
         try:

@@ -35,6 +35,12 @@ class Gathered:
     minions: set[str] = field(default_factory=set)
     #: targets the master listed as missing when it published (a listed unknown id)
     listed_missing: set[str] = field(default_factory=set)
+    #: Salt's ``success`` flag of each return that carried one
+    success: dict[str, Any] = field(default_factory=dict)
+    #: silent minions whose find_job answer said they do not run the job
+    not_running: set[str] = field(default_factory=set)
+    #: the job's new-job event (``fun``, ``tgt``, ``tgt_type``, ``user``...)
+    new: dict[str, Any] = field(default_factory=dict)
 
     @property
     def missing(self) -> set[str]:
@@ -57,6 +63,8 @@ def take_return(jid: str, tag: str, data: dict[str, Any], got: Gathered) -> None
     if "minions" in data:  # the job's new-job event (or a syndic's list of minions)
         got.minions.update(data["minions"])
         got.listed_missing.update(data.get("missing") or ())
+        if not got.new and tag.endswith("/new"):
+            got.new = dict(data)
         return
     if not tag.startswith(f"salt/job/{jid}/ret/") or "return" not in data:
         return
@@ -68,6 +76,8 @@ def take_return(jid: str, tag: str, data: dict[str, Any], got: Gathered) -> None
         if key in data:
             ret[key] = data[key]
     got.returns[mid] = ret
+    if "success" in data:
+        got.success[mid] = data["success"]
 
 
 def still_running(data: dict[str, Any]) -> bool | None:
@@ -80,6 +90,22 @@ def still_running(data: dict[str, Any]) -> bool | None:
     if isinstance(ret, dict) and "return" in ret and ret["return"] == {}:
         return None
     return True
+
+
+def take_answer(data: dict[str, Any], got: Gathered) -> str | None:
+    """Fold one find_job answer into ``got``: the minion's id if it still runs the job."""
+    verdict = still_running(data)
+    answered = data.get("id")
+    if not isinstance(answered, str):
+        return None
+    if verdict:
+        got.minions.add(answered)
+        got.not_running.discard(answered)
+        return answered
+    got.not_running.add(answered)
+    if verdict is False:
+        got.minions.discard(answered)
+    return None
 
 
 async def gather(
@@ -110,12 +136,8 @@ async def gather(
             running = False
             timeout_at = clock() + gather_job_timeout
         for _tag, data in jinfo.drain() if jinfo is not None else ():
-            verdict = still_running(data)
-            answered = data.get("id")
-            if verdict is False:
-                got.minions.discard(answered)
-            elif verdict and answered is not None:
-                got.minions.add(answered)
+            answered = take_answer(data, got)
+            if answered is not None:
                 minion_timeouts[answered] = clock() + timeout
                 running = True
         now = clock()

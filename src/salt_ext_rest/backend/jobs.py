@@ -17,8 +17,8 @@ from typing import Any
 import salt.exceptions
 import salt.utils.jid
 
-from salt_ext_rest.backend import job_wait
-from salt_ext_rest.backend.dispatch import Dispatcher
+from salt_ext_rest.backend import job_wait, local_status
+from salt_ext_rest.backend.dispatch import Dispatcher, JobReturns
 from salt_ext_rest.backend.gateway import SaltGateway
 from salt_ext_rest.events.bus import EventBus
 from salt_ext_rest.events.job_returns import JobWatch
@@ -78,11 +78,23 @@ class JobRunner:
             got = await job_wait.gather(
                 watch, set(pub["minions"]), timeout, gather_timeout, find_job
             )
+        if local_status.wanted(chunk):
+            return await self.gateway.call(self._envelope, chunk, pub, got)
         silent = {}
         if got.never_returned:
             args = (jid, set(got.returns), got.never_returned)
             silent = await self.gateway.call(self.dispatcher.silent_placeholders, *args)
         return self.dispatcher.local_result(chunk, pub, got.returns, silent)
+
+    def _envelope(self, chunk: dict[str, Any], pub: dict[str, Any], got: Any) -> JobReturns:
+        """``view: status``: the job's envelope (blocking: the presence check)."""
+        jid = pub["jid"]
+        targeted = set(pub["minions"]) | got.never_returned
+        online = local_status.silent_connected(self.gateway, targeted - set(got.returns))
+        args = (got.success, online, got.not_running, got.new, bool(self.opts.get("utc_jid")))
+        return JobReturns(
+            local_status.local_envelope(chunk, jid, targeted, got.returns, *args), jid
+        )
 
     # -- runner ------------------------------------------------------------------------
     async def runner(self, chunk: dict[str, Any]) -> Any:

@@ -6,6 +6,10 @@ Authenticate with ``X-Auth-Token``, the ``session_id`` cookie, or a first messag
 * ``{"type": "subscribe", "id": "s1", "tags": [...], "jids": [...], "minions": [...],
   "format": "raw", "resume": "<event id>"}`` → ``{"type": "subscribed", "id": "s1"}``
   then ``{"type": "event", "subscription": "s1", "id", "tag", "event"}`` per event;
+* ``{"type": "subscribe", "id": "j1", "job": "<jid>", "timeout": 15}``: one job, as
+  ``GET /jobs/<jid>/events`` gives it (replay unless ``resume``, live events, then the
+  event tagged ``salt/netapi/rest_ext/job/<jid>/summary``), then
+  ``{"type": "end", "subscription": "j1"}``: the subscription is over;
 * ``{"type": "unsubscribe", "id": "s1"}`` → ``{"type": "unsubscribed", "id": "s1"}``;
 * ``{"type": "ping"}`` → ``{"type": "pong"}``.
 
@@ -18,15 +22,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
+
+import tornado.iostream
+import tornado.websocket
 
 from salt_ext_rest.auth.backends import authenticate
 from salt_ext_rest.context import ApiContext
 from salt_ext_rest.errors import BadRequest, RestError
 from salt_ext_rest.events.filters import EventFilter
+from salt_ext_rest.events.model import BusEvent
 from salt_ext_rest.events.service import CLOSE_POLICY
 from salt_ext_rest.events.subscription import StreamClosed
 from salt_ext_rest.http.credentials import from_message
+from salt_ext_rest.http.job_stream import JobFollow, job_timeout
+from salt_ext_rest.http.resources import JID_PATTERN
 from salt_ext_rest.http.websockets import MAX_MESSAGE, EventSocket
 
 AUTH_TIMEOUT = 10.0
@@ -116,9 +127,13 @@ class StreamSocket(EventSocket):
             raise BadRequest(f"subscription {key!r} exists")
         if len(self.pumps) >= MAX_SUBSCRIPTIONS:
             raise BadRequest(f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection")
+        job = msg.get("job")
+        if job is not None and not (isinstance(job, str) and re.fullmatch(JID_PATTERN, job)):
+            raise BadRequest("job: a jid", path="job")
         event_filter = EventFilter.from_message(msg)
         fmt = msg.get("format") or "raw"
         resume = msg.get("resume")
+        timeout = job_timeout(self.context.opts, msg.get("timeout")) if job else 0.0
         assert self.identity is not None
         token, slots = self.identity.token, self.application.stream_slots  # type: ignore[attr-defined]
         await slots.acquire(token)
@@ -128,9 +143,54 @@ class StreamSocket(EventSocket):
         if key in self.pumps:  # subscribed while the slot was being taken
             slots.release(token)
             raise BadRequest(f"subscription {key!r} exists")
-        task = self.start(key, event_filter, str(fmt), str(resume) if resume else None)
+        resume = str(resume) if resume else None
+        if job:
+            task = self.start_job(key, JobFollow(self.context, self.identity, job, timeout), resume)
+        else:
+            task = self.start(key, event_filter, str(fmt), resume)
         task.add_done_callback(lambda _task: slots.release(token))
         self.send({"type": "subscribed", "id": key})
+
+    def start_job(self, key: str, job: JobFollow, resume: str | None) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(self._serve_job(key, job, resume))
+        self.pumps[key] = task
+        return task
+
+    async def _serve_job(self, key: str, job: JobFollow, resume: str | None) -> None:
+        """One job's events (as ``GET /jobs/<jid>/events``), its summary, then ``end``."""
+        try:
+            stream = await job.open(resume, "websocket")
+        except RestError as error:
+            self.pumps.pop(key, None)
+            return self.send_error_message(key, error)
+        audit, identity = self.context.audit, job.identity
+        audit.stream(identity, None, "websocket", stream.formatter.name, key)
+        reason = "job stream ended"
+
+        async def send(events: list[BusEvent]) -> None:
+            pending = self.send_events(key, stream, events)
+            if pending is not None and not pending.done():
+                await pending
+
+        async def idle() -> None:
+            self.ping()
+
+        try:
+            await send([] if resume else job.replay())
+            await job.follow(send, idle)
+            if stream.subscription.closed is not None:  # cut off: no summary, no end
+                raise stream.subscription.closed
+            await send([await job.summary()])
+            self.send({"type": "end", "subscription": key})
+        except StreamClosed as closed:
+            reason = closed.reason
+            self.stream_closed(key, closed)
+        except (tornado.websocket.WebSocketClosedError, tornado.iostream.StreamClosedError):
+            reason = "client closed the stream"
+        finally:
+            stream.close()
+            self.pumps.pop(key, None)
+            audit.stream(identity, reason, "websocket", stream.formatter.name, key)
 
     def handle_unsubscribe(self, msg: dict[str, Any]) -> None:
         key = str(msg.get("id") or "default")

@@ -148,7 +148,8 @@ BUILTIN: dict[type, dict[str, Any]] = {
     StreamSocket: {
         "get": _upgrade(
             "WebSocket: rest_ext's subscribe protocol",
-            "JSON messages; credentials in a header, the cookie or the first message",
+            "JSON messages; credentials in a header, the cookie or the first message;"
+            " a subscribe with 'job' follows one job to its summary and end",
             auth="optional",
         ),
     },

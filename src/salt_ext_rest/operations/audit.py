@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 #: chunk keys that are not arguments of the function (or are credentials)
 NOT_ARGUMENTS = frozenset(
     {"client", "fun", "tgt", "tgt_type", "arg", "kwarg", "token", "username", "password"}
-    | {"eauth", "jid", "timeout", "full_return", "report_missing"}
+    | {"eauth", "jid", "timeout", "full_return", "report_missing", "view"}
 )
 
 
