@@ -28,7 +28,8 @@ from referencing.jsonschema import DRAFT202012
 
 DOC_URI = "urn:salt-ext-rest:openapi"
 ERROR_POINTER = "/components/schemas/error"
-NO_BODY = ("text/event-stream", "application/x-tar", "*/*")
+#: bodies that are not a JSON/YAML document to check (streams, a tar, Prometheus text)
+NO_BODY = ("text/event-stream", "application/x-tar", "text/plain", "*/*")
 
 
 def _escape(part: str) -> str:
