@@ -23,6 +23,7 @@ import psutil
 from benchmarks.stack import Stack, http_answers, netapi_block
 
 IDLE = 5.0
+STAMP = "2026-12-07T00:00:00.000000"
 
 
 def cpu(pid: int) -> dict[int, float]:
@@ -58,12 +59,12 @@ def fire(opts: dict, jobs: int, returns: int) -> int:
     for _ in range(jobs):
         jid = salt.utils.jid.gen_jid(opts)
         new = {"jid": jid, "fun": "test.ping", "arg": [], "tgt": "bench-*", "tgt_type": "glob",
-               "user": "bench", "minions": minions, "_stamp": "2026-12-07T00:00:00.000000"}  # fmt: skip
+               "user": "bench", "minions": minions, "_stamp": STAMP}  # fmt: skip
         event.fire_event(new, f"salt/job/{jid}/new")
         for mid in minions:
             ret = {"id": mid, "jid": jid, "fun": "test.ping", "fun_args": [], "return": True,
                    "retcode": 0, "success": True, "cmd": "_return",
-                   "_stamp": "2026-12-07T00:00:00.000000"}  # fmt: skip
+                   "_stamp": STAMP}  # fmt: skip
             event.fire_event(ret, f"salt/job/{jid}/ret/{mid}")
         sent += 1 + returns
         time.sleep(0.002)  # about 5,000 events a second: the bus keeps up

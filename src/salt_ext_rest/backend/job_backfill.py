@@ -98,7 +98,9 @@ def read_cache(
         job = jobs.get(jid) or {}
         load = get_load(jid) or {}
         fun = text(job.get("Function", load.get("fun", "")))
-        kind = "run" if fun.startswith("runner.") else "wheel" if fun.startswith("wheel.") else "job"
+        kind = (
+            "run" if fun.startswith("runner.") else "wheel" if fun.startswith("wheel.") else "job"
+        )
         rows.append(JobRow(
             jid=jid, kind=kind, fun=fun, args=index.clean_args(job.get("Arguments", [])),
             tgt=target_text(job.get("Target", "")), tgt_type=text(job.get("Target-type", "")),

@@ -187,7 +187,7 @@ class JobIndex:
         """The queued events whose data is a mapping (a malformed body is counted)."""
         while self.queue:
             tag, data = self.queue.popleft()
-            if isinstance(data, bytes | bytearray):
+            if isinstance(data, bytes):
                 try:
                     data = decode(data)
                 except Exception:
