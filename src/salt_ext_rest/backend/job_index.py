@@ -115,10 +115,12 @@ class JobIndex:
             except Exception:
                 log.exception("rest_ext: job index write failed; reopening it")
                 self._close()
-        if self.writing:
-            self.flush()
-        self.writing = False
-        self.lock.release()
+        try:
+            if self.writing:
+                self.flush()
+        finally:
+            self.writing = False
+            self.lock.release()
 
     def hold(self) -> bool:
         """Is this worker the writer? The lock is asked for (or checked) every
@@ -128,7 +130,11 @@ class JobIndex:
         if now - self._asked < TAKEOVER_EVERY:
             return self.writing
         self._asked = now
-        held = self.lock.take()
+        try:
+            held = self.lock.take()
+        except OSError as exc:
+            log.warning("rest_ext: job index lock %s: %s; retrying", self.lock.path, exc)
+            held = False
         if held and not self.writing:
             self.takeovers += 1
             self._needs_backfill = True
