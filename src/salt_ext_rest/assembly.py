@@ -101,7 +101,10 @@ def start_streams(context: ApiContext) -> None:
     the running loop); start the worker's heartbeat to the shared state."""
     RevocationWatch(context.gateway, context.bus).install()
     if context.job_index is not None:  # before the bus starts: no job event is missed
-        context.bus.watchers.add(("salt/job/", "salt/run/"), context.job_index.on_event)
+        index = context.job_index  # the writer only; it decodes on its own thread
+        context.bus.watchers.add(
+            ("salt/job/", "salt/run/"), index.on_event, raw=True, active=index.wants_events
+        )
         context.job_index.start()
     context.bus.start()
     context.shared.start()

@@ -1,9 +1,10 @@
-"""The job index without daemons: bus events in, SQLite rows out, several writers."""
+"""The job index without daemons: bus events (decoded or not) in, SQLite rows out."""
 
 import os
 import sqlite3
 
 import pytest
+import salt.payload
 
 from salt_ext_rest.backend import job_store
 from salt_ext_rest.backend.job_index import JobIndex, job_failed
@@ -98,7 +99,19 @@ def test_failure_comes_from_salts_flags_never_the_value(ret, failed):
 
 def test_other_events_are_ignored_cheaply(tmp_path):
     idx = index(tmp_path)
-    for tag in ("salt/job/x", f"salt/job/{JID}/prog/m1/0", "salt/job/1/ret"):
+    for tag in ("salt/job/x", f"salt/job/{JID}/prog/m1/0"):
         idx.on_event(tag, {"fun": "x"})
+    assert not idx.queue  # by their tag alone, on the IOLoop
+    idx.on_event("salt/job/1/ret", {"fun": "x"})
     idx.on_event(f"salt/job/{JID}/new", "not a dict")
-    assert not idx.queue
+    idx.on_event(f"salt/job/{JID}/new", salt.payload.dumps(["not", "a", "dict"]))
+    idx.on_event(f"salt/job/{JID}/new", b"\xc1 not msgpack")
+    assert idx.flush() == 0 and not idx.queue and not os.path.exists(idx.path)
+    assert idx.undecodable == 1
+
+
+def test_undecoded_bodies_are_decoded_by_the_writer(tmp_path):
+    idx = index(tmp_path)
+    feed(idx, *[(tag, salt.payload.dumps(data)) for tag, data in EVENTS])
+    (row,) = rows(idx.path)
+    assert (row["fun"], row["targeted"], row["returned"], row["failed"]) == ("test.arg", 2, 2, 1)

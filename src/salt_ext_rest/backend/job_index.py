@@ -1,14 +1,16 @@
 """The job index: every job of the master in a SQLite file, for ``GET /jobs`` paging.
 
-Kept current from the worker's one bus subscription (``salt/job/<jid>/new``,
+One worker writes it (:mod:`.writer_lock`: whoever holds ``<index>.writer``); the
+others only read it and ask for the lock every :data:`TAKEOVER_EVERY` seconds. The
+writer is kept current from its one bus subscription (``salt/job/<jid>/new``,
 ``salt/job/<jid>/ret/<minion>`` and the runner's ``salt/run/...``): the bus hands
-each such event to :meth:`JobIndex.on_event`, which only appends a small tuple to
-a queue. A writer thread drains the queue every :data:`FLUSH_EVERY` seconds and
-writes the batch in one transaction (:mod:`.job_store`). At start the same thread
-backfills what the index lacks from the master's job cache through Salt's returner
-API (``<master_job_cache>.get_jids`` / ``get_load`` / ``get_jid``), one worker at a
-time (a lease in the file). Reads run on a small executor of their own, never on
-the IOLoop.
+each such event, undecoded, to :meth:`JobIndex.on_event`, which only appends it to
+a queue (workers that do not write are not handed it). A writer thread decodes and
+drains the queue every :data:`FLUSH_EVERY` seconds and writes the batch in one
+transaction (:mod:`.job_store`). Each time a worker becomes the writer (at start,
+or when the writer died) the same thread backfills what the index lacks from the
+master's job cache (:mod:`.job_backfill`). Reads run on a small executor of their
+own, never on the IOLoop.
 """
 
 from __future__ import annotations
@@ -16,25 +18,27 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
-import datetime
 import logging
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from salt_ext_rest.backend import job_store
-from salt_ext_rest.backend.job_cache import cache_functions
+from salt_ext_rest.backend import job_backfill, job_store
+from salt_ext_rest.backend.bus_client import decode
 from salt_ext_rest.backend.job_store import JobRow
+from salt_ext_rest.backend.job_values import jid_time, job_failed, target_text, text
+from salt_ext_rest.backend.writer_lock import WriterLock
 
 log = logging.getLogger(__name__)
 
 FLUSH_EVERY = 0.25
-BACKFILL_CHUNK = 500
-LEASE_TTL = 60.0
+#: a worker that does not write asks for the writer's lock this often (seconds)
+TAKEOVER_EVERY = 2.0
 KINDS = {"job": "job", "run": "run", "wheel": "wheel"}
+__all__ = ["JobIndex", "index_path", "jid_time", "job_failed"]
 
 
 def index_path(opts: dict[str, Any], configured: str) -> str:
@@ -42,38 +46,23 @@ def index_path(opts: dict[str, Any], configured: str) -> str:
     return configured or os.path.join(opts.get("cachedir") or ".", "rest_ext-jobs.sqlite")
 
 
-def job_failed(ret: dict[str, Any]) -> bool:
-    """A minion's return failed: Salt's ``success`` flag when sent, else a
-    non-zero ``retcode``. The returned value itself is never looked at."""
-    success = ret.get("success")
-    if isinstance(success, bool):
-        return not success
-    retcode = ret.get("retcode")
-    return isinstance(retcode, int) and retcode != 0
-
-
-def jid_time(jid: str, utc: bool) -> float:
-    """The start time Salt encodes in a jid (local time unless ``utc_jid``)."""
-    try:
-        stamp = datetime.datetime.strptime(jid[:20], "%Y%m%d%H%M%S%f")
-    except ValueError:
-        return 0.0
-    if utc:
-        stamp = stamp.replace(tzinfo=datetime.timezone.utc)
-    return stamp.timestamp()
-
-
 class JobIndex:
     def __init__(self, opts: dict[str, Any], path: str, redact: Callable[[Any], Any]) -> None:
         self.opts, self.path, self.redact = opts, path, redact
         self.utc = bool(opts.get("utc_jid"))
+        #: ``(tag, body)``: the body undecoded (bytes), or decoded when the bus had to
         self.queue: collections.deque[tuple[str, Any]] = collections.deque()
-        self.owner = f"{os.uname().nodename}:{os.getpid()}:{id(self)}"
+        self.lock = WriterLock(path + ".writer")
+        #: this worker holds the lock: the bus hands it job events (read on the IOLoop)
+        self.writing = False
         self.written = 0
         self.backfilled = 0
+        self.undecodable = 0
+        self.takeovers = 0
         self._db: sqlite3.Connection | None = None
         self._opened = False
         self._needs_backfill = True
+        self._asked = 0.0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -81,18 +70,15 @@ class JobIndex:
         self._local = threading.local()
 
     # -- the bus side (IOLoop): cheap --------------------------------------------
-    def on_event(self, tag: str, data: Any) -> None:
-        """Queue what the index needs of a ``salt/job/...`` or ``salt/run/...`` event."""
-        parts = tag.split("/", 5)
-        if len(parts) < 4 or not isinstance(data, dict):
-            return
-        kind, jid, what = parts[1], parts[2], parts[3]
-        if what == "new":
-            self.queue.append(("new", (kind, jid, data)))
-        elif what == "ret":
-            mid = parts[4] if len(parts) > 4 else data.get("id")
-            if isinstance(mid, str):
-                self.queue.append(("ret", (jid, mid, job_failed(data))))
+    def wants_events(self) -> bool:
+        """Hand job events to this worker? Only to the writer."""
+        return self.writing
+
+    def on_event(self, tag: str, payload: Any) -> None:
+        """Queue a ``salt/job/...`` or ``salt/run/...`` event the index may need:
+        its body as the bus got it (decoded on the writer thread)."""
+        if tag.endswith("/new") or "/ret/" in tag:
+            self.queue.append((tag, payload))
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> None:
@@ -112,10 +98,14 @@ class JobIndex:
     # -- the writer thread -----------------------------------------------------------
     def _writer(self) -> None:
         while not self._stop.is_set():
+            if not self.hold():
+                self._wake.wait(TAKEOVER_EVERY)
+                self._wake.clear()
+                continue
             if self._needs_backfill:
                 self._needs_backfill = False
                 try:
-                    self._backfill()
+                    job_backfill.backfill(self, self.db())
                 except Exception:
                     log.exception("rest_ext: job index backfill failed; live jobs are indexed")
             self._wake.wait(FLUSH_EVERY)
@@ -125,7 +115,38 @@ class JobIndex:
             except Exception:
                 log.exception("rest_ext: job index write failed; reopening it")
                 self._close()
-        self.flush()
+        try:
+            if self.writing:
+                self.flush()
+        finally:
+            self.writing = False
+            self.lock.release()
+
+    def hold(self) -> bool:
+        """Is this worker the writer? The lock is asked for (or checked) every
+        :data:`TAKEOVER_EVERY` seconds. Taking it over starts a backfill: what the
+        previous writer missed (it died, or nobody wrote) is in the job cache."""
+        now = time.monotonic()
+        if now - self._asked < TAKEOVER_EVERY:
+            return self.writing
+        self._asked = now
+        try:
+            held = self.lock.take()
+        except OSError as exc:
+            log.warning("rest_ext: job index lock %s: %s; retrying", self.lock.path, exc)
+            held = False
+        if held and not self.writing:
+            self.takeovers += 1
+            self._needs_backfill = True
+            log.info("rest_ext: this worker (pid %d) writes the job index now", os.getpid())
+        elif self.writing and not held:
+            log.warning("rest_ext: the job index's lock file was replaced; another worker writes")
+            self.queue.clear()
+        self.writing = held  # from now on the bus queues job events here
+        return held
+
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     def db(self) -> sqlite3.Connection:
         """The writer's connection (writer thread only). The file is opened again
@@ -146,22 +167,40 @@ class JobIndex:
             self._db = None
 
     def flush(self) -> int:
-        """Write what the bus queued, in one transaction."""
+        """Decode and write what the bus queued, in one transaction."""
         jobs: dict[str, JobRow] = {}
         returns: list[tuple[str, str, bool]] = []
-        while self.queue:
-            kind, item = self.queue.popleft()
-            if kind == "new":
-                row = self._row_from_event(*item)
+        for tag, data in self._decoded():
+            parts = tag.split("/", 5)
+            if len(parts) < 4:
+                continue
+            kind, jid, what = parts[1], parts[2], parts[3]
+            if what == "new":
+                row = self._row_from_event(kind, jid, data)
                 if row is not None:
                     jobs[row.jid] = row
-            else:
-                returns.append(item)
+            elif what == "ret":
+                mid = parts[4] if len(parts) > 4 else data.get("id")
+                if isinstance(mid, str):
+                    returns.append((jid, mid, job_failed(data)))
         if not jobs and not returns:
             return 0
         touched = job_store.write(self.db(), jobs.values(), returns)
         self.written += touched
         return touched
+
+    def _decoded(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The queued events whose data is a mapping (a malformed body is counted)."""
+        while self.queue:
+            tag, data = self.queue.popleft()
+            if isinstance(data, bytes):
+                try:
+                    data = decode(data)
+                except Exception:
+                    self.undecodable += 1
+                    continue
+            if isinstance(data, dict):
+                yield tag, data
 
     def _row_from_event(self, kind: str, jid: str, data: dict[str, Any]) -> JobRow | None:
         fun = data.get("fun")
@@ -173,69 +212,17 @@ class JobIndex:
             jid=jid,
             kind=KINDS.get(kind, "job"),
             fun=fun,
-            args=self._args(args),
-            tgt=_target(data.get("tgt", "")),
-            tgt_type=_text(data.get("tgt_type", "")),
-            user=_text(data.get("user", "")),
+            args=self.clean_args(args),
+            tgt=target_text(data.get("tgt", "")),
+            tgt_type=text(data.get("tgt_type", "")),
+            user=text(data.get("user", "")),
             started=jid_time(jid, self.utc) or time.time(),
             minions=[m for m in minions if isinstance(m, str)],
         )
 
-    def _args(self, args: Any) -> list[Any]:
+    def clean_args(self, args: Any) -> list[Any]:
         clean = self.redact(args if isinstance(args, list) else [args])
         return clean if isinstance(clean, list) else [clean]
-
-    # -- backfill (writer thread) ----------------------------------------------------
-    def _backfill(self) -> None:
-        """Index the job cache's jobs the index lacks, newest first, in chunks
-        (live events are written between chunks). One worker at a time."""
-        db = self.db()
-        if not job_store.take_lease(db, "backfill", self.owner, LEASE_TTL):
-            return  # another worker does it; the file is shared
-        returner = cache_functions(self.opts, "get_jids", "get_load", "get_jid")
-        if returner is None:
-            log.warning("rest_ext: the job cache cannot list jobs; the index starts empty")
-            job_store.set_meta(db, "backfilled", str(time.time()))
-            return
-        get_jids, get_load, get_jid = returner
-        jobs = get_jids() or {}
-        missing = sorted(set(jobs) - job_store.known_jids(db), reverse=True)
-        for start in range(0, len(missing), BACKFILL_CHUNK):
-            if self._stop.is_set():
-                return
-            chunk = missing[start : start + BACKFILL_CHUNK]
-            rows, returns = self._read_cache(chunk, jobs, get_load, get_jid)
-            self.backfilled += job_store.write(db, rows, returns)
-            job_store.take_lease(db, "backfill", self.owner, LEASE_TTL)
-            self.flush()
-        job_store.set_meta(db, "backfilled", str(time.time()))
-        job_store.set_meta(db, "backfill", f"{self.owner}@0")  # released
-        log.info("rest_ext: job index backfilled %d jobs from the job cache", len(missing))
-
-    def _read_cache(
-        self, jids: list[str], jobs: dict[str, Any], get_load: Any, get_jid: Any
-    ) -> tuple[list[JobRow], list[tuple[str, str, bool]]]:
-        rows, returns = [], []
-        for jid in jids:
-            job = jobs.get(jid) or {}
-            load = get_load(jid) or {}
-            fun = _text(job.get("Function", load.get("fun", "")))
-            kind = (
-                "run"
-                if fun.startswith("runner.")
-                else "wheel"
-                if fun.startswith("wheel.")
-                else "job"
-            )
-            rows.append(JobRow(
-                jid=jid, kind=kind, fun=fun, args=self._args(job.get("Arguments", [])),
-                tgt=_target(job.get("Target", "")), tgt_type=_text(job.get("Target-type", "")),
-                user=_text(job.get("User", "")), started=jid_time(jid, self.utc),
-                minions=[m for m in load.get("Minions", []) if isinstance(m, str)],
-            ))  # fmt: skip
-            for mid, ret in (get_jid(jid) or {}).items():
-                returns.append((jid, mid, job_failed(ret) if isinstance(ret, dict) else False))
-        return rows, returns
 
     # -- reads (own executor) --------------------------------------------------------
     async def read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
@@ -257,16 +244,7 @@ class JobIndex:
         return fn(held[1])
 
     def status(self) -> dict[str, Any]:
-        return {"path": self.path, "queued": len(self.queue), "written": self.written,
-                "backfilled": self.backfilled}  # fmt: skip
-
-
-def _target(value: Any) -> str:
-    """A list target as Salt's CLI writes it (``a,b``); any other as text."""
-    if isinstance(value, list | tuple):
-        return ",".join(str(v) for v in value)
-    return _text(value)
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else "" if value is None else str(value)
+        """For ``/stats``: does this worker write, who does (pid), what it did."""
+        return {"path": self.path, "writer": self.writing, "writer_pid": self.lock.holder(),
+                "takeovers": self.takeovers, "queued": len(self.queue), "written": self.written,
+                "backfilled": self.backfilled, "undecodable": self.undecodable}  # fmt: skip

@@ -1,9 +1,10 @@
 """The job index's SQLite file: schema, safe opening (rebuilt when missing or
 corrupt), idempotent writes and paged reads.
 
-Every worker of every salt-api on the master writes the same rows from the same bus
-events: writes are upserts keyed by jid and ``(jid, minion)``, so any number of
-writers agree. Counts are recomputed from the ``returns`` rows, never incremented.
+One worker writes (:mod:`.writer_lock`), but writes are upserts keyed by jid and
+``(jid, minion)`` all the same, so a backfill that reads again what the bus wrote,
+or two writers for a moment (a lock file replaced), agree. Counts are recomputed
+from the ``returns`` rows, never incremented.
 """
 
 from __future__ import annotations
@@ -162,23 +163,15 @@ def set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
     db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
 
-def take_lease(db: sqlite3.Connection, key: str, owner: str, ttl: float) -> bool:
-    """Hold ``key`` for ``ttl`` seconds if it is free, expired or already ``owner``'s."""
-    now = time.time()
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        held = get_meta(db, key)
-        if held:
-            holder, _, expires = held.rpartition("@")
-            if holder != owner and float(expires) > now:
-                db.execute("COMMIT")
-                return False
-        set_meta(db, key, f"{owner}@{now + ttl}")
-        db.execute("COMMIT")
-        return True
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
+def unfinished(db: sqlite3.Connection, since: float, n: int) -> list[str]:
+    """Up to ``n`` jids started at or after ``since``, newest first, with fewer
+    returns than targeted minions (or a runner's or wheel's without its return)."""
+    cursor = db.execute(
+        "SELECT jid FROM jobs WHERE started >= ? AND (returned < targeted"
+        " OR (kind != 'job' AND returned = 0)) ORDER BY started DESC LIMIT ?",
+        (since, n),
+    )
+    return [jid for (jid,) in cursor]
 
 
 def query(

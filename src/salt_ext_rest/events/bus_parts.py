@@ -131,14 +131,15 @@ UNDECODED = object()
 
 def feed_consumers(tag: str, body: bytes, jobs: Any, watchers: Any) -> Any:
     """The event's data, decoded now only for a call waiting on its job (``jobs``) or a
-    raw consumer such as the job index (``watchers``), and handed to them; else
-    :data:`UNDECODED`. Raises on a malformed body."""
+    raw consumer that needs it decoded, and handed to them (a ``raw`` consumer such as
+    the job index gets the body undecoded, or the data when it was decoded anyway);
+    else :data:`UNDECODED`. Raises on a malformed body (when it is decoded here)."""
     waited, watched = jobs.wants(tag), watchers.wants(tag)
     if not (waited or watched):
         return UNDECODED
-    data = decode(body)
+    data = decode(body) if waited else UNDECODED
     if waited:
         jobs.feed(tag, data)
     if watched:
-        watchers.feed(tag, data)
+        data = watchers.feed(tag, data, body, UNDECODED)
     return data

@@ -136,6 +136,8 @@ def snapshot(handler: ApiHandler) -> dict[str, Any]:
         },
         "plugins": plugin_names(context.pm),
         "events": context.bus.id_status(),
+        # the job index: is this worker its writer, which pid is (issue 14)
+        "job_index": context.job_index.status() if context.job_index is not None else None,
     }
 
 
