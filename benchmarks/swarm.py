@@ -20,8 +20,9 @@ What the swarm shares, so that 5,000 minions fit in one process and its file des
   every simulated minion it targets (the master's publisher sends it once, not once per
   minion; the API and the master's request side see exactly what 5,000 minions cause);
 * ``--pool`` request sockets (default 32): each minion's request channel is its own
-  (own auth, own session key) but rides one of these ZeroMQ sockets, as many
-  requests in flight as the pool is large.
+  (own auth, own session key) but a return is sent on whichever of these ZeroMQ
+  sockets is free: as many returns in flight as the pool is large, the rest wait
+  their turn in the swarm (a real minion's would wait in the master's queue).
 
 ``--accept MASTER_PKI_DIR`` pre-seeds every minion's public key in the master's
 ``minions/`` directory, as ``salt-key -a`` would leave it, so sign-ins go straight to
@@ -65,6 +66,8 @@ import salt.crypt  # noqa: E402
 import salt.minion  # noqa: E402
 import salt.transport  # noqa: E402
 
+#: seconds a return may take at the master once sent (a real minion: 5-15 s, 3 tries)
+RETURN_TIMEOUT = 120
 STATS = {"publishes": 0, "matched": 0, "returns": 0, "errors": 0}
 
 
@@ -115,15 +118,23 @@ class SimMinion:
             self.opts, transport, self.auth, timeout=60, tries=3
         )
 
-    async def answer(self, load: dict) -> None:
+    async def answer(self, load: dict, free: asyncio.Queue) -> None:
+        """Send the return on a free socket of the pool: a request's timeout then counts
+        only its time at the master, not its wait behind the swarm's other returns (5,000
+        returns queued on 32 sockets outlived a 60 s timeout while the master worked
+        through them, and a timed-out socket did not recover)."""
+        transport = await free.get()
         try:
-            await self.req.send(reply_for(self.id, load), timeout=60)  # type: ignore[union-attr]
+            self.req.transport = transport  # type: ignore[union-attr]
+            await self.req.send(reply_for(self.id, load), timeout=RETURN_TIMEOUT)  # type: ignore[union-attr]
             STATS["returns"] += 1
         except Exception as exc:
             STATS["errors"] += 1
             print(
                 json.dumps({"error": repr(exc)[:200], "id": self.id}), file=sys.stderr, flush=True
             )
+        finally:
+            free.put_nowait(transport)
 
 
 class Swarm:
@@ -134,6 +145,7 @@ class Swarm:
         self.minions = {mid: SimMinion(dict(base, id=mid)) for mid in ids}
         self.pool_size = pool
         self.pool: list = []
+        self.free: asyncio.Queue = asyncio.Queue()
         self.pub = None
         self.tasks: set[asyncio.Task] = set()
 
@@ -149,6 +161,8 @@ class Swarm:
             salt.transport.request_client(dict(self.base, id=self.ids[0]), io_loop=loop)
             for _ in range(self.pool_size)
         ]
+        for transport in self.pool:
+            self.free.put_nowait(transport)
 
     async def on_publish(self, payload: dict) -> None:
         STATS["publishes"] += 1
@@ -161,7 +175,7 @@ class Swarm:
             if minion.req is None:
                 continue  # not signed in yet: a minion that is down
             STATS["matched"] += 1
-            task = loop.create_task(minion.answer(load))
+            task = loop.create_task(minion.answer(load, self.free))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
