@@ -234,7 +234,7 @@ async def main(args: argparse.Namespace) -> None:
     start = time.monotonic()
     if args.accept:
         accept_keys(base, ids, args.accept)
-    swarm = Swarm(base, ids, args.pool)
+    swarm = Swarm(base, ids, max(1, min(args.pool, len(ids))))
     await swarm.subscribe()
     await swarm.sign_in(args.gate)
     elapsed = round(time.monotonic() - start, 1)
