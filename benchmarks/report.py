@@ -88,6 +88,7 @@ for _set, _who in (("real", "2 real minions"), ("sim", "2 simulated minions")):
             _d10,
         ),
     ]
+_DS = ("limit_direct_localclient", None, "direct")  # direct LocalClient to the swarm
 ROWS += [
     ("local_async + all returns on stream p50 ms", "local_async_events", None, "p50_ms", None),
     (
@@ -98,6 +99,24 @@ ROWS += [
         ("limit_direct_localclient", None, "direct"),
     ),
     ("swarm test.ping incomplete jobs", "swarm_ping", None, "incomplete_jobs", None),
+    ("swarm test.ping returns per job", "swarm_ping", None, "returns_per_job", _DS),
+    ("swarm test.ping API CPU ms/job", "swarm_ping", None, "api_cpu_ms_per_job", _DS),
+    (
+        "swarm test.ping API CPU us/returned minion",
+        "swarm_ping",
+        None,
+        "cpu_us_per_returned_minion",
+        _DS,
+    ),
+    ("swarm test.ping master CPU (cores)", "swarm_ping", None, "master_cpu_share", _DS),
+    (
+        "swarm start-up s (all signed in; limit column)",
+        "swarm_start",
+        None,
+        "start_s",
+        ("swarm_start", None, "swarm"),
+    ),
+    ("GET /minions?limit=100 p50 ms (swarm cached)", "minions_page", None, "p50_ms", None),
     ("soak req/s", "soak_mixed", None, "req_per_s", None),
     ("soak RSS MB per 1k req (after warm-up)", "soak_mixed", None, "rss_mb_per_1k_req", None),
     ("soak RSS end MB", "soak_mixed", None, "rss_end_mb", None),

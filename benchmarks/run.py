@@ -39,6 +39,7 @@ from benchmarks.workloads import (  # noqa: E402
     requests,
     resume,
     scaleout,
+    swarmload,
 )
 from benchmarks.workloads.common import Api, Bench, login  # noqa: E402
 
@@ -168,7 +169,7 @@ WORKLOADS = [
     ("scaleout", scaleout.run_scaleout, None),
 ]
 #: after all rounds (it starts the big swarm, which would slow every other workload)
-FINAL = [("swarm", jobs.run_swarm)]
+FINAL = [("swarm", swarmload.run_swarm)]
 #: only with ``--only cluster``: a master cluster of 1, 2 and 3 masters (benchmarks/cluster.py)
 CLUSTER = "cluster"
 

@@ -171,6 +171,7 @@ class Stack:
         """Start ``swarm.py`` with ``count`` simulated minions; their number once ready."""
         conf = str(self.conf_dir("swarm") / "minion")
         argv = [sys.executable, str(HERE / "swarm.py"), conf, str(count), prefix]
+        argv += ["--accept", self.under("pki", "master")]  # keys accepted before sign-in
         proc = self.start(name, argv, stdout=subprocess.PIPE)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

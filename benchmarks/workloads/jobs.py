@@ -1,5 +1,5 @@
-"""Salt jobs through the APIs: ``local`` test.ping (latency, throughput), ``local_async``
-followed by its returns on the API's own event stream, and test.ping to the swarm."""
+"""Salt jobs through the APIs: ``local`` test.ping (latency, throughput) and ``local_async``
+followed by its returns on the API's own event stream (the big swarm: ``swarmload.py``)."""
 
 from __future__ import annotations
 
@@ -71,43 +71,6 @@ async def run_ping(bench: Bench, round_index: int) -> None:
                 metrics["http_errors"] = incomplete.get("http_errors", 0)
                 variant = f"c={concurrency} {minions}"
                 bench.record("local_ping", variant, name, round_index, metrics)
-
-
-async def run_swarm(bench: Bench, rounds: int) -> None:
-    """Start the big swarm, ping it through each API (and directly), stop it."""
-    stack = bench.stack
-    size = await asyncio.get_running_loop().run_in_executor(
-        None, stack.start_swarm, "swarm", bench.swarm_wanted, "swarm-", 60 + bench.swarm_wanted / 5
-    )
-    bench.swarm_size = size
-    print(f"   swarm ready: {size} minions", flush=True)
-    try:
-        for round_index in range(rounds):
-            await run_swarm_ping(bench, round_index)
-        from benchmarks.workloads.limits import run_direct_swarm
-
-        await run_direct_swarm(bench)
-    finally:
-        stack.stop(["swarm"])
-
-
-async def run_swarm_ping(bench: Bench, round_index: int) -> None:
-    p = bench.params["swarm"]
-    expected = [f"swarm-{i:04d}" for i in range(bench.swarm_size)]
-    for name in bench.order(round_index):
-        api, incomplete = bench.apis[name], {}
-        token = await login(api)
-        op = ping_op(expected, "swarm-*", incomplete, timeout=p["timeout"])
-        with procs.CpuWatch(bench.watched(name)) as watch:
-            result = await run_load(
-                lambda a=api, t=token: a.client(t, timeout=120), op, 1, p["count"], p["seconds"]
-            )
-        metrics = load_metrics(result, watch, unit="job")
-        metrics["minions"] = len(expected)
-        metrics["incomplete_jobs"] = incomplete.get("jobs", 0)
-        jobs = max(1, result.ok + result.errors)
-        metrics["returns_per_job"] = incomplete.get("returns", 0) / jobs
-        bench.record("swarm_ping", f"{len(expected)} minions", name, round_index, metrics)
 
 
 async def run_async_events(bench: Bench, round_index: int) -> None:

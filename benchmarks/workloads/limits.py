@@ -4,7 +4,7 @@
 * the raw event-bus read rate (``busprobe.py read`` while ``busprobe.py fire`` fires as
   fast as it can);
 * a direct ``LocalClient`` job round trip (no HTTP, no API), to the two minions and to
-  the swarm.
+  the swarm (``swarmload.py``).
 
 The bare Tornado broadcast to K WebSockets runs with the fan-out ladder (``fanout.py``).
 """
@@ -154,13 +154,6 @@ async def run_direct_localclient(bench: Bench, round_index: int) -> None:
             await direct(
                 bench, variant, target, expected, count, seconds, concurrency, 10, round_index
             )
-
-
-async def run_direct_swarm(bench: Bench) -> None:
-    sp = bench.params["swarm"]
-    swarm = [f"swarm-{i:04d}" for i in range(bench.swarm_size)]
-    variant = f"{len(swarm)} minions"
-    await direct(bench, variant, "swarm-*", swarm, sp["count"], sp["seconds"], 1, sp["timeout"], 0)
 
 
 async def direct(
