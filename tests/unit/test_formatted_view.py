@@ -287,6 +287,7 @@ def test_stream_gets_snapshot_then_partial_deltas_for_what_it_may_see():
         context = make_context(formatted_job_history=2)
         view = FormattedView(context)
         view.start()
+        view.wake()  # awake before the jobs: a stream opened earlier woke it
         bus = context.bus
         bus.publish("salt/job/1/new", new_job("1", ["m1"]).data)
         bus.publish("salt/job/2/new", new_job("2", ["m1"], user="other").data)
@@ -396,6 +397,41 @@ def test_minions_are_shown_with_grains_as_bare_ids_or_not_per_the_policy():
         assert "Plan9" not in text and "m3" not in text and "Hurd" in text
         assert {"minions": {"m2": {"id": "m2", "grains": {}}}} in got
         stream.close()
+        await view.stop()
+
+    run(scenario())
+
+
+def test_view_sleeps_until_a_stream_and_again_after_nobody_watched(monkeypatch):
+    """Nobody watching: the view follows no bus event (no decode for it); the first
+    stream wakes it; DORMANT_AFTER without a stream puts it back to sleep."""
+    monkeypatch.setattr("salt_ext_rest.events.formatted.DORMANT_AFTER", 0.3)
+    monkeypatch.setattr("salt_ext_rest.events.formatted.SWEEP_INTERVAL", 0.05)
+
+    async def scenario():
+        context = make_context()
+        view, bus = FormattedView(context), context.bus
+        view.start()
+        await asyncio.sleep(0.05)
+        assert not bus.subscriptions and not bus._wanted("salt/job/1/new")
+        bus.publish("salt/job/1/new", new_job("1", ["m1"]).data)
+        assert view.state.jobs == {}
+        stream = await view.open_stream(identity(), EventFilter())
+        await drain(stream, 2)
+        assert bus._wanted("salt/job/2/new")
+        bus.publish("salt/job/2/new", new_job("2", ["m1"]).data)
+        [started] = await drain(stream, 1)
+        assert started["jobs"]["2"]["state"] == "running"
+        stream.close()
+        for _ in range(40):
+            await asyncio.sleep(0.05)
+            if not bus._wanted("salt/job/3/new"):
+                break
+        assert not bus._wanted("salt/job/3/new") and view.state.jobs == {}
+        again = await view.open_stream(identity(), EventFilter())
+        await drain(again, 2)
+        assert bus._wanted("salt/job/3/new")
+        again.close()
         await view.stop()
 
     run(scenario())

@@ -9,6 +9,11 @@ Unlike rest_tornado (which ran ``grains.items`` on every minion start), it never
 publishes a job nor blocks the loop: grains come from the master's minion data
 cache, read on the gateway's executor.
 Job history is bounded and never re-sent whole; events of unexpected shapes are skipped.
+
+The view follows the bus only while someone uses it: from the first stream on, until
+no stream has been open for :data:`DORMANT_AFTER` seconds. Asleep it costs nothing per
+event (a worker nobody watches decodes no job return for it); on waking it re-reads
+the accepted minions, and its job history starts from that moment.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ TAG_PREFIX = "salt/netapi/rest_ext/formatted/"
 SWEEP_INTERVAL = 0.5
 LOAD_WAIT = 10.0
 SHUTTING_DOWN = 1001
+DORMANT_AFTER = 300.0
 
 
 @dataclass(frozen=True)
@@ -88,14 +94,29 @@ class FormattedView:
         self._grains_wanted: set[str] = set()
         self._grains_task: asyncio.Task | None = None
         self._stopping = False
+        self._awake: list[asyncio.Task] = []
+        self._last_viewer = 0.0
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> None:
+        """Nothing until the first stream (the server starts every formatter)."""
+
+    def wake(self) -> None:
         """Follow the bus, load the accepted minions, expire overdue jobs (on the loop)."""
+        if self._awake or self._stopping:
+            return
+        self.loaded.clear()
         tap = self.context.bus.subscribe(None, self._on_event, tags=ViewState.follows)
-        self._spawn(self._follow(tap))
+        self._awake = [self._spawn(self._follow(tap)), self._spawn(self._sweep())]
         self._spawn(self._load())
-        self._spawn(self._sweep())
+
+    def doze(self) -> None:
+        """Stop following the bus; the job history is forgotten (it would go stale)."""
+        for task in self._awake:
+            if task is not asyncio.current_task():
+                task.cancel()
+        self._awake = []
+        self.state.jobs.clear()
 
     async def stop(self) -> None:
         self._stopping = True
@@ -174,6 +195,13 @@ class FormattedView:
     async def _sweep(self) -> None:
         while True:
             await asyncio.sleep(SWEEP_INTERVAL)
+            self.viewers = [v for v in self.viewers if v.subscription.closed is None]
+            now = time.monotonic()
+            if self.viewers:
+                self._last_viewer = now
+            elif now - self._last_viewer > DORMANT_AFTER:
+                self.doze()
+                return
             try:
                 self._emit(self.state.expire_due(time.monotonic()))
             except Exception:
@@ -210,6 +238,8 @@ class FormattedView:
         context = self.context
         policy = context.visibility[context.config.event_visibility]
         visible = await policy.prepare(identity)
+        self._last_viewer = time.monotonic()
+        self.wake()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.loaded.wait(), LOAD_WAIT)
         sub = ViewSubscription(identity, lambda event: True, context.config.event_queue_size)
