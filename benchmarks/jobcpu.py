@@ -1,0 +1,108 @@
+"""API CPU per job only (issue 14): a quicker ``--only jobcost`` without the idle-event part.
+
+    python benchmarks/jobcpu.py [--apis rest_ext,rest_cherrypy] [--count 30] [--rounds 2]
+                                [--profile /tmp/out.txt]
+
+Starts the private stack (``stack.py``), then for ``local test.ping`` (two real minions)
+and ``runner test.arg``, at c=1 and c=10, runs the same load ``jobcost`` runs and prints
+the API's process-tree CPU per job (psutil) for each API, interleaved A B B A. With
+``--profile`` it records rest_ext with py-spy (if installed) during an extra
+``local`` c=10 run, as raw folded stacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import procs  # noqa: E402
+from benchmarks.loadgen.http import run_load  # noqa: E402
+from benchmarks.stack import MINIONS, Stack  # noqa: E402
+from benchmarks.workloads.common import Bench, login  # noqa: E402
+from benchmarks.workloads.jobcost import runner_op  # noqa: E402
+from benchmarks.workloads.jobs import TARGET, ping_op  # noqa: E402
+
+KINDS = ("local test.ping", "runner test.arg")
+
+
+def op_for(kind: str, incomplete: dict):
+    if kind.startswith("runner"):
+        return runner_op(incomplete)
+    return ping_op(list(MINIONS), TARGET, incomplete)
+
+
+async def one(bench: Bench, name: str, token: str, kind: str, conc: int, count: int) -> float:
+    api, incomplete = bench.apis[name], {}
+    op = op_for(kind, incomplete)
+    make = lambda: api.client(token)  # noqa: E731
+    await run_load(make, op, conc, 2 * conc, 10.0)  # warm-up: every thread's Salt objects
+    incomplete.clear()
+    with procs.CpuWatch({"api": api.pid}) as watch:
+        result = await run_load(make, op, conc, count * (2 if conc > 1 else 1), 60.0)
+    if incomplete.get("jobs") or incomplete.get("http_errors") or result.errors:
+        print(f"  !! {name} {kind} c={conc}: incomplete={incomplete} errors={result.errors}")
+    return watch.used["api"] * 1000 / max(result.ok, 1)
+
+
+async def main_async(bench: Bench, apis: list[str], count: int, rounds: int, profile: str | None):
+    tokens = {name: await login(bench.apis[name]) for name in apis}
+    figures: dict[tuple[str, int, str], list[float]] = {}
+    for round_index in range(rounds):
+        for kind in KINDS:
+            for conc in (1, 10):
+                order = apis if round_index % 2 == 0 else apis[::-1]
+                for name in order:
+                    ms = await one(bench, name, tokens[name], kind, conc, count)
+                    figures.setdefault((kind, conc, name), []).append(ms)
+                    print(f"  r{round_index} {kind} c={conc} {name}: {ms:.2f} ms/job", flush=True)
+    print("\nmedian API CPU per job (ms):")
+    for (kind, conc, name), values in figures.items():
+        print(f"  {kind:16} c={conc:<3} {name:14} {statistics.median(values):7.2f}  {values}")
+    if profile and shutil.which("py-spy", path=str(Path(sys.executable).parent)):
+        api = bench.apis["rest_ext"]
+        pids = [p.pid for p in procs.tree(api.pid)]
+        spy = Path(sys.executable).parent / "py-spy"
+        recs = [
+            subprocess.Popen([str(spy), "record", "--native", "-r", "500", "-d", "15", "-p",
+                              str(pid), "-o", f"{profile}.{pid}", "-f", "raw"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for pid in pids
+        ]  # fmt: skip
+        await asyncio.sleep(1.0)
+        await one(bench, "rest_ext", tokens["rest_ext"], KINDS[0], 10, 30)
+        for rec in recs:
+            rec.wait()
+        print(f"profiles: {profile}.<pid> for {pids}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--apis", default="rest_ext,rest_cherrypy")
+    parser.add_argument("--count", type=int, default=20, help="jobs at c=1 (2x at c=10)")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--profile", help="py-spy raw output prefix (rest_ext, local c=10)")
+    args = parser.parse_args()
+    stack = Stack()
+    try:
+        stack.write_configs()
+        stack.start_salt()
+        stack.wait_ready()
+        bench = Bench(stack, True, {})
+        apis = args.apis.split(",")
+        asyncio.run(main_async(bench, apis, args.count, args.rounds, args.profile))
+    finally:
+        stack.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
