@@ -55,6 +55,11 @@ async def one(bench: Bench, name: str, token: str, kind: str, conc: int, count: 
 
 async def main_async(bench: Bench, apis: list[str], count: int, rounds: int, profile: str | None):
     tokens = {name: await login(bench.apis[name]) for name in apis}
+    await asyncio.sleep(2.0)
+    with procs.CpuWatch({name: bench.apis[name].pid for name in apis}) as idle:
+        await asyncio.sleep(10.0)
+    for name in apis:
+        print(f"  idle {name}: {idle.used[name] * 1000 / idle.wall:.2f} ms of CPU per second")
     figures: dict[tuple[str, int, str], list[float]] = {}
     for round_index in range(rounds):
         for kind in KINDS:
@@ -68,20 +73,25 @@ async def main_async(bench: Bench, apis: list[str], count: int, rounds: int, pro
     for (kind, conc, name), values in figures.items():
         print(f"  {kind:16} c={conc:<3} {name:14} {statistics.median(values):7.2f}  {values}")
     if profile and shutil.which("py-spy", path=str(Path(sys.executable).parent)):
-        api = bench.apis["rest_ext"]
-        pids = [p.pid for p in procs.tree(api.pid)]
-        spy = Path(sys.executable).parent / "py-spy"
-        recs = [
-            subprocess.Popen([str(spy), "record", "--native", "-r", "500", "-d", "15", "-p",
-                              str(pid), "-o", f"{profile}.{pid}", "-f", "raw"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for pid in pids
-        ]  # fmt: skip
-        await asyncio.sleep(1.0)
-        await one(bench, "rest_ext", tokens["rest_ext"], KINDS[0], 10, 30)
-        for rec in recs:
-            rec.wait()
-        print(f"profiles: {profile}.<pid> for {pids}")
+        for kind, conc in ((KINDS[0], 1), (KINDS[1], 1)):
+            await record(bench, tokens["rest_ext"], kind, conc, f"{profile}.{kind.split()[0]}")
+
+
+async def record(bench: Bench, token: str, kind: str, conc: int, out: str) -> None:
+    """py-spy (raw folded stacks, native) on rest_ext's processes during one run."""
+    pids = [p.pid for p in procs.tree(bench.apis["rest_ext"].pid)]
+    spy = Path(sys.executable).parent / "py-spy"
+    recs = [
+        subprocess.Popen([str(spy), "record", "--native", "-r", "500", "-d", "12", "-p",
+                          str(pid), "-o", f"{out}.{pid}", "-f", "raw"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for pid in pids
+    ]  # fmt: skip
+    await asyncio.sleep(1.0)
+    ms = await one(bench, "rest_ext", token, kind, conc, 40)
+    for rec in recs:
+        rec.wait()
+    print(f"profile of {kind} c={conc} ({ms:.2f} ms/job): {out}.<pid> for {pids}")
 
 
 def main() -> int:

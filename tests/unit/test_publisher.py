@@ -203,10 +203,10 @@ def test_the_runner_start_is_sent_as_master_call_sends_it(
 
     pub._runner = Runner()  # type: ignore[assignment]
     chunk = {"client": "runner", "fun": "test.arg", "arg": ["a"], "timeout": 3}
-    assert asyncio.run(pub.start_runner(chunk)) == {"jid": JID, "tag": f"salt/run/{JID}"}
-    ((load, tries, _timeout),) = channels[0].sent
+    assert asyncio.run(pub.start_runner(chunk, 3)) == {"jid": JID, "tag": f"salt/run/{JID}"}
+    ((load, tries, timeout),) = channels[0].sent
     assert load == {"fun": "test.arg", "kwarg": {"arg": ["a"], "kwarg": {}}, "cmd": "runner"}
-    assert tries == 1
+    assert tries == 1 and timeout == 3  # the call's timeout bounds the master's answer
 
 
 def test_a_runner_refused_by_the_master_raises_salts_error(
@@ -223,4 +223,4 @@ def test_a_runner_refused_by_the_master_raises_salts_error(
 
     pub._runner = Runner()  # type: ignore[assignment]
     with pytest.raises(salt.exceptions.EauthAuthenticationError):
-        asyncio.run(pub.start_runner({"client": "runner", "fun": "test.arg"}))
+        asyncio.run(pub.start_runner({"client": "runner", "fun": "test.arg"}, 300))

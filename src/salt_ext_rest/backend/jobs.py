@@ -110,7 +110,7 @@ class JobRunner:
         timeout = float(timeout) if timeout is not None else self.opts.get("rest_timeout", 300)
         self._check_master()
         with self.returns.publishing_run():
-            job = await self.publisher.start_runner(chunk)
+            job = await self.publisher.start_runner(chunk, timeout)
             ret = await self.returns.run_return(f"{job['tag']}/ret", timeout)
         if ret is None:
             jid = job["jid"]

@@ -185,15 +185,16 @@ class Publisher:
         return {"jid": payload["load"]["jid"], "minions": payload["load"]["minions"]}
 
     # -- runner ----------------------------------------------------------------------------
-    async def start_runner(self, chunk: dict[str, Any]) -> Any:
-        """Start a runner on the master as ``RunnerClient.cmd_sync`` does: ``{jid, tag}``."""
+    async def start_runner(self, chunk: dict[str, Any], timeout: float) -> Any:
+        """Start a runner on the master as ``RunnerClient.cmd_sync`` does: ``{jid, tag}``.
+        The master must take it within ``timeout`` (the call's; at most Salt's 60 s)."""
         runner = await self.runner_client()
         low = {k: v for k, v in chunk.items() if k not in ("timeout", "full_return")}
         # Salt's private helper: what cmd_sync sends (arg/kwarg normalised, fun checked).
         # It may load the runner's module (disk): on the executor, not on this loop.
         load = await self.gateway.call(self._reformat, runner, low)
         load["cmd"] = runner.client
-        ret = await self.send(load, RUNNER_SEND_TIMEOUT)
+        ret = await self.send(load, min(timeout, RUNNER_SEND_TIMEOUT))
         if isinstance(ret, Mapping) and "error" in ret:
             salt.utils.error.raise_error(**ret["error"])
         return ret
