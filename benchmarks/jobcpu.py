@@ -46,11 +46,47 @@ async def one(bench: Bench, name: str, token: str, kind: str, conc: int, count: 
     make = lambda: api.client(token)  # noqa: E731
     await run_load(make, op, conc, 2 * conc, 10.0)  # warm-up: every thread's Salt objects
     incomplete.clear()
+    before = thread_times(api.pid)
     with procs.CpuWatch({"api": api.pid}) as watch:
         result = await run_load(make, op, conc, count * (2 if conc > 1 else 1), 60.0)
+    if THREADS:
+        show_threads(before, thread_times(api.pid), max(result.ok, 1))
     if incomplete.get("jobs") or incomplete.get("http_errors") or result.errors:
         print(f"  !! {name} {kind} c={conc}: incomplete={incomplete} errors={result.errors}")
     return watch.used["api"] * 1000 / max(result.ok, 1)
+
+
+THREADS = "--threads" in sys.argv
+
+
+def thread_times(pid: int) -> dict[tuple[int, int], tuple[str, float, float]]:
+    """(pid, tid) → (thread name, user s, system s) for the API's process tree."""
+    found = {}
+    for proc in procs.tree(pid):
+        try:
+            for thread in proc.threads():
+                comm = Path(f"/proc/{proc.pid}/task/{thread.id}/comm")
+                name = comm.read_text().strip() if comm.exists() else "?"
+                found[(proc.pid, thread.id)] = (name, thread.user_time, thread.system_time)
+        except Exception:  # a thread or process gone meanwhile
+            continue
+    return found
+
+
+def show_threads(before: dict, after: dict, jobs: int) -> None:
+    by_name: dict[str, list[float]] = {}
+    for key, (name, user, system) in after.items():
+        _n, user0, system0 = before.get(key, (name, 0.0, 0.0))
+        row = by_name.setdefault(f"{key[0]}:{key[1]}:{name[:12]}", [0.0, 0.0, 0])
+        row[0] += user - user0
+        row[1] += system - system0
+        row[2] += 1
+    gone = set(before) - set(after)
+    for name, (user, system, count) in sorted(by_name.items(), key=lambda x: -x[1][0] - x[1][1]):
+        if user + system > 0:
+            per_job = f"user {user * 1000 / jobs:6.2f} sys {system * 1000 / jobs:6.2f} ms/job"
+            print(f"    {name:32} x{count:<3} {per_job}")
+    print(f"    threads gone meanwhile: {len(gone)}; new: {len(set(after) - set(before))}")
 
 
 async def main_async(bench: Bench, apis: list[str], count: int, rounds: int, profile: str | None):
@@ -82,13 +118,13 @@ async def record(bench: Bench, token: str, kind: str, conc: int, out: str) -> No
     pids = [p.pid for p in procs.tree(bench.apis["rest_ext"].pid)]
     spy = Path(sys.executable).parent / "py-spy"
     recs = [
-        subprocess.Popen([str(spy), "record", "--native", "-r", "500", "-d", "12", "-p",
+        subprocess.Popen([str(spy), "record", "--gil", "--nonblocking", "-r", "1000", "-d", "30", "-p",
                           str(pid), "-o", f"{out}.{pid}", "-f", "raw"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for pid in pids
     ]  # fmt: skip
     await asyncio.sleep(1.0)
-    ms = await one(bench, "rest_ext", token, kind, conc, 40)
+    ms = await one(bench, "rest_ext", token, kind, conc, 200 if kind.startswith("local") else 60)
     for rec in recs:
         rec.wait()
     print(f"profile of {kind} c={conc} ({ms:.2f} ms/job): {out}.<pid> for {pids}")
@@ -99,6 +135,7 @@ def main() -> int:
     parser.add_argument("--apis", default="rest_ext,rest_cherrypy")
     parser.add_argument("--count", type=int, default=20, help="jobs at c=1 (2x at c=10)")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", action="store_true", help="CPU per thread of rest_ext")
     parser.add_argument("--profile", help="py-spy raw output prefix (rest_ext, local c=10)")
     args = parser.parse_args()
     stack = Stack()

@@ -224,3 +224,26 @@ def test_a_runner_refused_by_the_master_raises_salts_error(
     pub._runner = Runner()  # type: ignore[assignment]
     with pytest.raises(salt.exceptions.EauthAuthenticationError):
         asyncio.run(pub.start_runner({"client": "runner", "fun": "test.arg"}, 300))
+
+
+@pytest.mark.parametrize("loaded", [True, False])
+def test_a_loaded_runner_is_reformatted_on_the_loop_else_on_the_executor(
+    loaded: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pub, _ = make([{"jid": JID, "tag": f"salt/run/{JID}"}], monkeypatch)
+
+    class Functions:
+        _dict = {"test.arg": object()} if loaded else {}
+
+    class Runner:
+        client = "runner"
+
+        def __init__(self) -> None:
+            self._functions = Functions()  # as Salt's RunnerClient.functions keeps it
+
+        def _reformat_low(self, low: dict[str, Any]) -> dict[str, Any]:
+            return {"fun": low.pop("fun")}
+
+    pub._runner = Runner()  # type: ignore[assignment]
+    asyncio.run(pub.start_runner({"client": "runner", "fun": "test.arg"}, 300))
+    assert pub.gateway.hops == (0 if loaded else 1)  # type: ignore[attr-defined]

@@ -191,13 +191,30 @@ class Publisher:
         runner = await self.runner_client()
         low = {k: v for k, v in chunk.items() if k not in ("timeout", "full_return")}
         # Salt's private helper: what cmd_sync sends (arg/kwarg normalised, fun checked).
-        # It may load the runner's module (disk): on the executor, not on this loop.
-        load = await self.gateway.call(self._reformat, runner, low)
+        # Loading the runner's module reads the disk: then on the executor, not here.
+        load = self._reformat_here(runner, low)
+        if load is None:
+            load = await self.gateway.call(self._reformat, runner, low)
         load["cmd"] = runner.client
         ret = await self.send(load, min(timeout, RUNNER_SEND_TIMEOUT))
         if isinstance(ret, Mapping) and "error" in ret:
             salt.utils.error.raise_error(**ret["error"])
         return ret
+
+    def _reformat_here(
+        self, runner: salt.runner.RunnerClient, low: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The reformatted load, on this loop, when ``fun`` is loaded already (a dict
+        look-up: Salt's private loader dict) and no thread uses the loader; else ``None``."""
+        loaded = getattr(runner.__dict__.get("_functions"), "_dict", None)
+        if not isinstance(loaded, dict) or low.get("fun") not in loaded:
+            return None
+        if not self._runner_lock.acquire(blocking=False):
+            return None
+        try:
+            return runner._reformat_low(dict(low))
+        finally:
+            self._runner_lock.release()
 
     def _reformat(self, runner: salt.runner.RunnerClient, low: dict[str, Any]) -> dict[str, Any]:
         with self._runner_lock:  # the runner's loader, shared by the executor's threads
