@@ -118,8 +118,8 @@ async def record(bench: Bench, token: str, kind: str, conc: int, out: str) -> No
     pids = [p.pid for p in procs.tree(bench.apis["rest_ext"].pid)]
     spy = Path(sys.executable).parent / "py-spy"
     recs = [
-        subprocess.Popen([str(spy), "record", "--gil", "--nonblocking", "-r", "1000", "-d", "30", "-p",
-                          str(pid), "-o", f"{out}.{pid}", "-f", "raw"],
+        subprocess.Popen([str(spy), "record", "--gil", "--nonblocking", "-r", "1000", "-d",
+                          "30", "-p", str(pid), "-o", f"{out}.{pid}", "-f", "raw"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for pid in pids
     ]  # fmt: skip
