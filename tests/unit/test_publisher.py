@@ -77,6 +77,9 @@ class Gateway:
     def master_running(self) -> bool:
         return True
 
+    def master_answered(self) -> None:
+        self.answered = getattr(self, "answered", 0) + 1
+
     async def call(self, func: Any, *args: Any, **kwargs: Any) -> Any:
         self.hops += 1
         return func(*args, **kwargs)
@@ -114,6 +117,7 @@ def test_the_publish_load_is_salts(chunk: dict[str, Any], monkeypatch: pytest.Mo
     pub, channels = make([published(["m1", "m2"])], monkeypatch)
     got = asyncio.run(pub.publish_local(chunk, JID))
     assert got == {"jid": JID, "minions": ["m1", "m2"]}
+    assert pub.gateway.answered == 1  # type: ignore[attr-defined]
     ((load, tries, timeout),) = channels[0].sent
     assert tries == 1
     # What Salt's own LocalClient.run_job sends through its synchronous channel

@@ -234,7 +234,9 @@ class Publisher:
             self._channel = channel
         self._in_flight += 1
         try:
-            return await asyncio.shield(channel.send(load, tries=1, timeout=timeout))
+            answer = await asyncio.shield(channel.send(load, tries=1, timeout=timeout))
+            self.gateway.master_answered()  # the next request needs no reachability probe
+            return answer
         except asyncio.CancelledError:
             raise
         except Exception:
