@@ -1,4 +1,5 @@
-"""The publish of a job whose returns come from the bus opens no listener of its own."""
+"""The publish of a job whose returns come from the bus opens no listener of its own,
+and is sent on the IOLoop (the worker's request channel), not on an executor thread."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ class FakeGateway:
 
     def __init__(self) -> None:
         self.client = FakeLocalClient()
+        self.hops: list[str] = []
 
     def master_running(self) -> bool:
         return True
@@ -40,7 +42,22 @@ class FakeGateway:
         return self.client
 
     async def call(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        self.hops.append(getattr(func, "__name__", repr(func)))
         return func(*args, **kwargs)
+
+
+class FakePublisher:
+    """What JobRunner asks of :class:`~salt_ext_rest.backend.publisher.Publisher`."""
+
+    def __init__(self, client: FakeLocalClient) -> None:
+        self.client = client
+
+    async def publish_local(self, chunk: dict[str, Any], jid: str) -> dict[str, Any]:
+        low = {k: v for k, v in chunk.items() if k not in ("client", "tgt", "fun")}
+        return self.client.run_job(chunk["tgt"], chunk["fun"], **{**low, "jid": jid})
+
+    async def timeouts(self, chunk: dict[str, Any]) -> tuple[float, float]:
+        return self.client._get_timeout(chunk.get("timeout")), 5
 
 
 def test_local_publishes_under_its_jid_without_listening_and_gathers_from_the_bus() -> None:
@@ -48,6 +65,7 @@ def test_local_publishes_under_its_jid_without_listening_and_gathers_from_the_bu
     dispatcher = Dispatcher(gateway)  # type: ignore[arg-type]
     bus = EventBus({})
     runner = JobRunner(gateway, dispatcher, bus)  # type: ignore[arg-type]
+    runner.publisher = FakePublisher(gateway.client)  # type: ignore[assignment]
     chunk = {"client": "local", "tgt": "m*", "fun": "test.ping", "token": "t", "timeout": 5}
 
     async def scenario() -> Any:
@@ -61,7 +79,8 @@ def test_local_publishes_under_its_jid_without_listening_and_gathers_from_the_bu
 
     assert asyncio.run(scenario()) == {"m1": True, "m2": True}
     ((_args, kwargs),) = gateway.client.calls
-    assert kwargs["listen"] is False and kwargs["jid"].isdigit() and kwargs["token"] == "t"
+    assert kwargs["jid"].isdigit() and kwargs["token"] == "t"
+    assert gateway.hops == []  # no executor hop: publish, timeouts and gathering on the loop
     assert not bus.jobs.jobs  # the watch is gone with the call
 
 

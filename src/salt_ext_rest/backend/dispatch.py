@@ -20,7 +20,6 @@ rest_cherrypy's shapes. These clients are handled here instead:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,7 +27,6 @@ import salt.client
 import salt.client.ssh.client
 import salt.exceptions
 import salt.roster
-import salt.runner
 import salt.utils.args
 import salt.utils.event
 import salt.utils.jid
@@ -63,8 +61,6 @@ class Dispatcher:
     def __init__(self, gateway: SaltGateway) -> None:
         self.gateway = gateway
         self.opts = gateway.opts
-        self._runner: Any = None  # built on first use, on an executor thread
-        self._runner_lock = threading.Lock()
 
     def run(self, chunk: dict[str, Any]) -> Any:
         if not self.gateway.master_running():
@@ -150,65 +146,12 @@ class Dispatcher:
                 (silent if data.get("out") == "no_return" else returns)[mid] = data
         return returns, silent
 
-    # -- the steps of a local call whose returns come from the bus (backend/jobs.py) --
-    def publish_local(self, chunk: dict[str, Any], jid: str) -> dict[str, Any]:
-        """Publish the job under ``jid``, listening for nothing: ``{jid, minions}`` or ``{}``."""
-        self._check_master()
-        client = self.gateway.local_client()
-        low = {k: v for k, v in chunk.items() if k not in REST_KEYS}
-        call = salt.utils.args.format_call(client.run_job, low)
-        kwargs = {**call.get("kwargs", {}), "jid": jid, "listen": False}
-        try:
-            return client.run_job(*call.get("args", ()), **kwargs) or {}
-        except BaseException:
-            self.gateway.discard_local_client()
-            raise
-
-    def timeouts(self, chunk: dict[str, Any]) -> tuple[float, float]:
-        """(timeout, gather_job_timeout) as LocalClient.cmd takes them."""
-        timeout = self.gateway.local_client()._get_timeout(chunk.get("timeout"))
-        gather = int(chunk.get("gather_job_timeout", self.opts["gather_job_timeout"]))
-        return timeout, gather
-
-    def find_job(
-        self, chunk: dict[str, Any], jid: str, pending: set[str], find_jid: str, timeout: float
-    ) -> bool:
-        """Ask the accepted minions in ``pending`` whether they still run ``jid``
-        (Salt's gather_job_info), under ``find_jid``; ``False``: nobody to ask."""
-        accepted = set(self.gateway.ckminions()._pki_minions())  # as get_iter_returns
-        targets = sorted(pending & accepted)
-        if not targets:
-            return False
-        extra = {k: v for k, v in chunk.items() if k in CREDENTIAL_KEYS}
-        client = self.gateway.local_client()
-        pub = client.run_job(
-            targets, "saltutil.find_job", arg=[jid], tgt_type="list", timeout=int(timeout),
-            jid=find_jid, listen=False, **extra,
-        )  # fmt: skip
-        return bool(pub and pub.get("jid"))
-
+    # -- a step of a local call whose returns come from the bus (backend/jobs.py) -----
     def silent_placeholders(
         self, jid: str, found: set[str], missing: set[str]
     ) -> dict[str, dict[str, Any]]:
         """Salt's rows for targets that never returned (get_cli_event_returns)."""
         return placeholders.silent(self.opts, jid, found, missing)
-
-    def publish_runner(self, chunk: dict[str, Any]) -> dict[str, Any]:
-        """Start a runner on the master (as RunnerClient.cmd_sync does): ``{jid, tag}``."""
-        self._check_master()
-        low = {k: v for k, v in chunk.items() if k not in ("timeout", "full_return")}
-        # One RunnerClient loads the runner modules once (Salt's netapi builds one,
-        # and loads them, per call); its loader is used under a lock. Salt's private
-        # helper: what RunnerClient.cmd_sync sends (arg/kwarg normalised, fun checked).
-        with self._runner_lock:
-            if self._runner is None:
-                self._runner = salt.runner.RunnerClient(self.opts)
-            load = self._runner._reformat_low(low)
-        return self._runner.master_call(**load)
-
-    def _check_master(self) -> None:
-        if not self.gateway.master_running():
-            raise salt.exceptions.SaltDaemonNotRunning("Salt Master is not available.")
 
     def _wheel_async(self, chunk: dict[str, Any]) -> dict[str, str]:
         username, low = acl.authorize_wheel(self.gateway, chunk)

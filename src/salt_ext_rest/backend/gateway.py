@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-EAUTH_KEYS = ("username", "password", "eauth")
 REACHABLE_TTL = 1.0
 #: the bus event that tells every worker (and every master of a cluster) that a token
 #: was revoked; the tag prefix is the bus's INTERNAL_PREFIX (handled, never streamed)
@@ -97,6 +96,9 @@ class SaltGateway:
         """Salt's own cheap check: the master's IPC sockets exist."""
         ipc = "publish_pull.ipc" if self.opts.get("transport") == "tcp" else "workers.ipc"
         return os.path.exists(os.path.join(self.opts["sock_dir"], ipc))
+
+    def master_answered(self) -> None:  # on the request channel: reachable, no probe
+        self._reachable_at = time.monotonic()
 
     async def master_reachable(self) -> bool:
         """Does the master accept connections on its ``ret_port``? Cached for a second.

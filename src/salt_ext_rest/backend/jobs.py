@@ -1,8 +1,9 @@
 """Synchronous ``local`` and ``runner`` calls whose returns come from the bus's one
 subscription (:mod:`salt_ext_rest.events.job_returns`), not a listener per call.
 
-The publish still runs through the gateway's executor (Salt's request channel is
-blocking); the waiting happens on the IOLoop (:mod:`salt_ext_rest.backend.job_wait`).
+Publishes (the job's, find_job's, a runner's start) are sent on the IOLoop through
+the worker's one request channel (:mod:`salt_ext_rest.backend.publisher`); the
+waiting happens on the IOLoop too (:mod:`salt_ext_rest.backend.job_wait`).
 Results have the shapes :class:`~salt_ext_rest.backend.dispatch.Dispatcher` gives
 (those of Salt's ``LocalClient.cmd`` and ``RunnerClient.cmd_sync``). Used when the bus
 is connected and the master orders no syndics; otherwise the dispatcher's path runs.
@@ -20,6 +21,7 @@ import salt.utils.jid
 from salt_ext_rest.backend import job_wait, local_status
 from salt_ext_rest.backend.dispatch import Dispatcher, JobReturns
 from salt_ext_rest.backend.gateway import SaltGateway
+from salt_ext_rest.backend.publisher import Publisher
 from salt_ext_rest.events.bus import EventBus
 from salt_ext_rest.events.job_returns import JobWatch
 
@@ -34,6 +36,7 @@ class JobRunner:
         self.bus = bus
         self.opts = gateway.opts
         self.returns = bus.jobs
+        self.publisher = Publisher(gateway)
         self._last_jid = ""
 
     def handles(self, chunk: dict[str, Any]) -> bool:
@@ -63,16 +66,17 @@ class JobRunner:
         wake = asyncio.Event()
         with contextlib.ExitStack() as stack:
             watch = stack.enter_context(self.returns.watch(jid, wake))
-            pub = await self.gateway.call(self.dispatcher.publish_local, chunk, jid)
+            self._check_master()
+            pub = await self.publisher.publish_local(chunk, jid)
             if not pub:
                 return self.dispatcher.local_result(chunk, pub, {}, {})
-            timeout, gather_timeout = await self.gateway.call(self.dispatcher.timeouts, chunk)
+            timeout, gather_timeout = await self.publisher.timeouts(chunk)
 
             async def find_job(pending: set[str]) -> JobWatch | None:
                 find_jid = self.new_jid()
                 jinfo = stack.enter_context(self.returns.watch(find_jid, wake))
                 args = (chunk, jid, pending, find_jid, gather_timeout)
-                sent = await self.gateway.call(self.dispatcher.find_job, *args)
+                sent = await self.publisher.find_job(*args)
                 return jinfo if sent else None
 
             got = await job_wait.gather(
@@ -96,12 +100,17 @@ class JobRunner:
             local_status.local_envelope(chunk, jid, targeted, got.returns, *args), jid
         )
 
+    def _check_master(self) -> None:
+        if not self.gateway.master_running():
+            raise salt.exceptions.SaltDaemonNotRunning("Salt Master is not available.")
+
     # -- runner ------------------------------------------------------------------------
     async def runner(self, chunk: dict[str, Any]) -> Any:
         timeout = chunk.get("timeout")
         timeout = float(timeout) if timeout is not None else self.opts.get("rest_timeout", 300)
+        self._check_master()
         with self.returns.publishing_run():
-            job = await self.gateway.call(self.dispatcher.publish_runner, chunk)
+            job = await self.publisher.start_runner(chunk, timeout)
             ret = await self.returns.run_return(f"{job['tag']}/ret", timeout)
         if ret is None:
             jid = job["jid"]
