@@ -196,3 +196,35 @@ def test_local_envelope_statuses() -> None:
     assert body["minions"]["a"]["success"] is False  # retcode 42, whatever the value
     assert body["minions"]["b"]["success"] is True  # Salt's flag, not the False value
     assert body["summary"]["ok"] is False and body["target_type"] == "glob"
+
+
+def test_deadlines_give_the_latest_and_the_next_ahead_of_pending_minions_only():
+    from salt_ext_rest.backend.job_wait import Deadlines
+
+    deadlines = Deadlines()
+    for mid, when in (("a", 10.0), ("b", 20.0), ("c", 30.0)):
+        deadlines.setdefault(mid, when)
+    deadlines.setdefault("a", 99.0)  # a minion's first deadline stays
+    assert deadlines.last({"a", "b", "c"}) == 30.0
+    assert deadlines.last({"a", "b"}) == 20.0  # c returned
+    assert deadlines.next_after(5.0, {"a", "b"}) == 10.0
+    assert deadlines.next_after(10.0, {"a", "b"}) == 20.0
+    deadlines.set("a", 40.0)  # find_job: a still runs the job
+    assert deadlines.last({"a", "b"}) == 40.0
+    assert deadlines.next_after(10.0, {"a", "b"}) == 20.0
+    assert deadlines.next_after(25.0, {"a"}) == 40.0
+    assert deadlines.last(set()) is None and deadlines.next_after(0.0, set()) is None
+
+
+def test_pending_follows_returns_new_minions_and_find_job_answers():
+    from salt_ext_rest.backend.job_wait import Gathered, take_answer, take_return
+
+    got = Gathered(minions={"m1", "m2"})
+    assert got.pending == {"m1", "m2"} and sorted(got.take_fresh()) == ["m1", "m2"]
+    take_return("1", "salt/job/1/ret/m1", {"id": "m1", "return": True}, got)
+    take_return("1", "salt/job/1/new", {"minions": ["m2", "m3"]}, got)
+    assert got.pending == {"m2", "m3"} and got.take_fresh() == ["m3"]
+    take_answer({"id": "m3", "return": {}, "retcode": 1}, got)  # failed: not a target
+    assert got.pending == {"m2"} and got.missing == got.minions - set(got.returns)
+    take_answer({"id": "m4", "return": {"jid": "1"}}, got)  # still runs it
+    assert got.pending == {"m2", "m4"} == got.minions - set(got.returns)
