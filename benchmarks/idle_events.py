@@ -11,8 +11,10 @@ CPU over ``--quiet`` seconds (their idle rate), then ``--events`` events tagged
 (a separate process) and the trees' CPU over the burst and one second after it. It prints
 per API the CPU per event (psutil user+system of the salt-api process tree, minus its idle
 rate over the same wall time) per round and the median. ``--set`` adds a rest_ext config
-key (JSON value, e.g. ``--set metrics=false``) to compare a feature's share. Takes about
-a minute; the workload of ``run.py --only jobcost`` (``run_idle_events``) is the same.
+key (JSON value, e.g. ``--set metrics=false``); ``--variant`` runs one more rest_ext with
+it, and ``--baseline REF`` one running rest_ext as of a git ref, both in the same bursts
+(before/after under the same load). Takes about a minute; the workload is the one of
+``run.py --only jobcost`` (``run_idle_events``).
 """
 
 from __future__ import annotations
@@ -42,38 +44,78 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quiet", type=float, default=3.0, help="seconds of idle measurement")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=JSON", help="a rest_ext setting"
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="also run rest_ext with this setting, in the same bursts",
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="GITREF",
+        help="also run rest_ext as of GITREF (its src/ exported, first on PYTHONPATH): "
+        "before and after in the same bursts",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--hold", action="store_true", help="print pids, wait for Enter first")
     return parser.parse_args(argv)
 
 
-def api_names(args: argparse.Namespace) -> list[tuple[str, str, int]]:
-    """(label, module, num_processes) of every salt-api to start."""
+def setting(item: str) -> dict:
+    key, _eq, value = item.partition("=")
+    return {key: json.loads(value)}
+
+
+def api_names(args: argparse.Namespace) -> list[tuple[str, str, int, bool, dict]]:
+    """(label, module, num_processes, baseline, rest_ext settings) of each salt-api."""
+    common: dict = {}
+    for item in args.set:
+        common.update(setting(item))
     out = []
     for module in args.apis.split(","):
         counts = [int(n) for n in args.processes.split(",")] if module == "rest_ext" else [1]
         for count in counts:
             label = module if count == 1 else f"{module}x{count}"
-            out.append((label, module, count))
+            out.append((label, module, count, False, common))
+            if module == "rest_ext" and args.baseline:
+                out.append((f"{label}@{args.baseline}", module, count, True, {}))
+            if module == "rest_ext":
+                for item in args.variant:
+                    out.append((f"{label}[{item}]", module, count, False, common | setting(item)))
     return out
+
+
+def export_baseline(stack: Stack, ref: str) -> dict[str, str]:
+    """The environment of a salt-api running rest_ext as of ``ref``."""
+    dest = stack.tmp / "baseline"
+    dest.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", ref, "src"], cwd=ROOT, capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dict(os.environ, PYTHONPATH=str(dest / "src"))
 
 
 def start_apis(stack: Stack, args: argparse.Namespace) -> dict[str, tuple[int, str]]:
     """Start each salt-api; ``{label: (pid, url)}`` once they answer."""
-    extra = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     master = json.loads(stack.master_conf.read_text())
     started = {}
-    for label, module, count in api_names(args):
+    env = export_baseline(stack, args.baseline) if args.baseline else None
+    for label, module, count, baseline, settings in api_names(args):
         (port,) = free_ports(1)
         block = netapi_block(module, port)
         if module == "rest_ext":
-            block.update(extra, num_processes=count)
+            block.update(settings, num_processes=count)
         conf = dict(master, **{module: block})
         conf["api_pidfile"] = stack.under("run", f"api-{label}.pid")
         conf["api_logfile"] = stack.under("logs", f"api-{label}.log")
         stack.write(stack.conf_dir(f"api-{label}") / "master", conf)
-        proc = stack.start(label, [str(BIN / "salt-api"), "-c", str(stack.conf_dir(f"api-{label}"))])
+        argv = [str(BIN / "salt-api"), "-c", str(stack.conf_dir(f"api-{label}"))]
+        proc = stack.start(label, argv, **({"env": env} if baseline else {}))
         started[label] = (proc.pid, f"http://127.0.0.1:{port}")
     for label, (_pid, url) in started.items():
         stack.wait(label, lambda u=url: http_answers(u), 120.0)

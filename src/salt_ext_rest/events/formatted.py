@@ -92,8 +92,7 @@ class FormattedView:
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> None:
         """Follow the bus, load the accepted minions, expire overdue jobs (on the loop)."""
-        tap = self.context.bus.subscribe(None, self._on_event, tags=ViewState.follows)
-        self._spawn(self._follow(tap))
+        self._spawn(self._follow(self._tap()))
         self._spawn(self._load())
         self._spawn(self._sweep())
 
@@ -132,7 +131,14 @@ class FormattedView:
             finally:
                 bus.unsubscribe(tap)
             await asyncio.sleep(0.1)
-            tap = bus.subscribe(None, self._on_event, tags=ViewState.follows)
+            tap = self._tap()
+
+    def _tap(self) -> Subscription:
+        """The view's own subscription: it folds events in as they come; it needs no
+        promptness of its own (its viewers are subscriptions of the bus as well)."""
+        tap = self.context.bus.subscribe(None, self._on_event, tags=ViewState.follows)
+        tap.background = True
+        return tap
 
     def _on_event(self, event: BusEvent) -> bool:
         try:
