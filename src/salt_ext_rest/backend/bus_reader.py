@@ -5,13 +5,13 @@ the loop's reader callback: no transport, no stream reader, no task per read or 
 event (Salt's client reads 4 KiB at a time, each read a task of its own). Each event
 goes to ``on_event(raw)``, which answers whether a stream got it.
 
-When nobody needs events promptly (``idle()``: no stream, no call waiting on a job) and
-they come often (the previous read less than :data:`BUSY_WINDOW` ago), the socket is
-left unread for :data:`IDLE_HOLD` seconds after a read, so a burst costs one wake-up per
-few events instead of one per event (each wake-up costs far more than handling an event
-nobody wants). A stream or a waiting call ends the hold (:meth:`UnixSubscriber.flush`),
-and so does every request (a revocation notice may be waiting), so nothing anyone
-waits for is late; the kernel keeps what comes meanwhile.
+When nobody needs events promptly (``idle()``: no stream, no request in flight, no call
+waiting on a job) and they come often (the previous read less than the hold plus
+:data:`BUSY_WINDOW` ago), the socket is left unread for ``hold`` seconds (the
+``event_idle_hold`` setting) after a read, so a burst costs one wake-up per many events
+instead of one per event (each wake-up costs far more than handling an event nobody
+wants). A stream, a request or a resume ends the hold first (:meth:`UnixSubscriber.flush`),
+so nothing anyone waits for is late; the kernel keeps what comes meanwhile.
 
 When a read holds many events and one of them went to a stream, the rest waits for the
 next turn of the loop, so the streams' writers run between two events (as with Salt's
@@ -37,7 +37,8 @@ OnDisconnect = Callable[[], Awaitable[None]]
 #: seconds the socket is left unread after a read when nobody needs events promptly
 #: (the default of the ``event_idle_hold`` setting)
 IDLE_HOLD = 0.02
-#: the hold applies only when reads come this close together (events come often)
+#: the hold applies only when a read comes less than the hold plus this after the
+#: previous one (events come often)
 BUSY_WINDOW = 0.05
 RECV = 1 << 18
 
@@ -109,7 +110,7 @@ class UnixSubscriber:
             self._gone()
             return
         now = time.monotonic()
-        recent, self._last_read = now - self._last_read < BUSY_WINDOW, now
+        recent, self._last_read = now - self._last_read < self.hold + BUSY_WINDOW, now
         self._after(may_hold and got and recent)
 
     def _recv(self) -> tuple[bool, bool]:

@@ -293,6 +293,7 @@ class EventBus:
             "mode": "shared" if self.shared is not None and self.shared.active else "local",
             "history": self.history.status(),
             "resuming": len(self.waiting),
+            "held_reads": getattr(self._client, "holds", 0),  # event_idle_hold
         }
         if self.shared is not None:
             status["shared"] = self.shared.status()
