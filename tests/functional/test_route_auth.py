@@ -59,7 +59,8 @@ BODIES = {"/minions": [{"tgt": "*", "fun": "test.ping"}], "/keys": {"mid": "mini
 def route_patterns(app):
     """(pattern, handler class) of every rule of the application's router."""
     return [
-        (rule.matcher.regex.pattern.rstrip("$"), rule.target) for rule in app.wildcard_router.rules
+        (rule.matcher.regex.pattern.rstrip("$"), rule.target)
+        for rule in app.wildcard_router.rules
     ]
 
 
