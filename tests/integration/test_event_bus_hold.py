@@ -2,10 +2,10 @@
 through salt-api: under a burst with no stream open the workers hold their reads, and a
 hold never delays what someone waits for.
 
-The hold is set to 1 s (the most it may be), far above the bound below (0.3 s), so only a hold that ends
-when needed meets it: a logout on one worker is refused on the other (the revocation
-notice is read before the request is authenticated), and a stream opened during the
-burst gets each new event, within the bound.
+The hold is set to 1 s (the most it may be), far above the bound below (0.3 s), so
+only a hold that ends when needed meets it: a logout on one worker is refused on the
+other (the revocation notice is read before the request is authenticated), and a
+stream opened during the burst gets each new event, within the bound.
 """
 
 import threading
