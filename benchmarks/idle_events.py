@@ -2,7 +2,7 @@
 
     python benchmarks/idle_events.py [--apis rest_ext,rest_cherrypy,rest_tornado]
         [--processes 1,2] [--events 5000] [--rate 1000] [--rounds 3] [--keep]
-        [--set key=value ...]
+        [--set KEY=JSON ...] [--variant KEY=JSON ...] [--baseline GITREF]
 
 Starts (under a temporary directory, 127.0.0.1 only) a salt-master with no minion and
 one salt-api per API and ``num_processes`` value asked, then per round: the API trees'
