@@ -221,3 +221,42 @@ async def test_the_bus_is_idle_only_without_streams_requests_and_waits():
     with bus.jobs.watch("20260101000000000000", asyncio.Event()):
         assert not idle(bus)
     assert idle(bus)
+
+
+@run_async
+async def test_with_ipc_mode_tcp_salt_s_client_is_read_as_before():
+    from salt_ext_rest.backend.bus_client import SaltSubscriber
+
+    class FakeClient:  # Salt's IPC publish client: connect, then recv()
+        def __init__(self):
+            self.raws = [b"a", None, b"b"]
+            self.callbacks = None
+
+        async def connect(self, connect_callback, disconnect_callback):
+            self.callbacks = (connect_callback, disconnect_callback)
+            await connect_callback(True)
+
+        async def recv(self):
+            if self.raws:
+                return self.raws.pop(0)
+            await asyncio.sleep(3600)
+
+        def close(self):
+            pass
+
+    client = FakeClient()
+    sub = SaltSubscriber(client)
+    got, connects = [], []
+
+    async def on_connect(ok):
+        connects.append(ok)
+
+    async def on_lost():
+        pass
+
+    task = asyncio.get_running_loop().create_task(sub.run(got.append, on_connect, on_lost))
+    await wait_for(lambda: got == [b"a", b"b"])
+    sub.flush()  # nothing is ever held
+    assert connects == [True] and client.callbacks == (on_connect, on_lost)
+    task.cancel()
+    sub.close()
