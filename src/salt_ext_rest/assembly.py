@@ -55,6 +55,7 @@ def build_context(
             config.event_replay_size,
             config.event_queue_size,
             redactor,
+            idle_hold=config.event_idle_hold,
         ),
         shared=WorkerShare(make_shared_state(opts, config, link)),
         audit=Audit(open_sink(config), redactor),

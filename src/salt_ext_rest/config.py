@@ -91,6 +91,7 @@ class RestConfig:
     event_redact_keys: tuple[str, ...] = ()
     event_replay_size: int = 1000
     event_queue_size: int = 1000
+    event_idle_hold: float = 0.02
     event_heartbeat: float = 15.0
     stream_recheck_interval: float = 5.0
     formatted_job_history: int = 100

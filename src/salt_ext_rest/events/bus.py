@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any
+from weakref import WeakSet
 
 from salt_ext_rest.auth.identity import Identity
 from salt_ext_rest.backend.bus_client import decode, master_subscriber, split
@@ -29,9 +30,11 @@ from salt_ext_rest.events.bus_parts import (  # re-exported
     SharedFeed,
     Waiting,
     close_token,
+    dispatch_internal,
     escape_controls,
     feed_consumers,
     has_controls,
+    idle,
     incomplete,
 )
 from salt_ext_rest.events.history import RESUME_WAIT, EventHistory, strip_peer
@@ -56,8 +59,10 @@ class EventBus:
         replay_size: int = 1000,
         queue_size: int = 1000,
         redactor: Callable[[Any], Any] = redact,
+        idle_hold: float = 0.0,
     ):
-        self.opts = opts
+        self.opts, self.idle_hold = opts, idle_hold  # idle_hold: see bus_reader.py
+        self.requests: WeakSet[Any] = WeakSet()  # requests in flight: reads never held
         self.redact = redactor
         self.queue_size = queue_size
         self.history = EventHistory(replay_size)
@@ -102,14 +107,13 @@ class EventBus:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        self._client = master_subscriber(self.opts, loop)
-        await self._client.connect(
-            connect_callback=self._on_connect, disconnect_callback=self._on_disconnect
-        )
-        while True:
-            raw = await self._client.recv()
-            if raw:
-                self._publish_raw(raw)
+        self._client = master_subscriber(self.opts, loop, self.idle_hold)
+        self._client.idle = lambda: idle(self)
+        await self._client.run(self._publish_raw, self._on_connect, self._on_disconnect)
+
+    def flush(self) -> None:
+        """Read what the bus holds now (before a request, a stream or a wait starts)."""
+        self._client is not None and self._client.flush()
 
     def on_internal(self, kind: str, handler: InternalHandler) -> None:
         """Call ``handler(data)`` for each bus event tagged ``INTERNAL_PREFIX + kind``."""
@@ -137,27 +141,28 @@ class EventBus:
         self.notice("disconnected", {"reason": "event bus connection lost", "missed": True})
 
     # -- fan-out -------------------------------------------------------------------
-    def _publish_raw(self, raw: bytes) -> None:
+    def _publish_raw(self, raw: bytes) -> bool:
         """The tag first: the body is decoded for who wants it now (a stream, a job, a
-        resume); others wait undecoded in the backlog until the history is needed."""
+        resume), others wait undecoded in the backlog. True: it went to the streams."""
         try:
             tag, body = split(raw)
             data = feed_consumers(tag, body, self.jobs, self.watchers)
             if tag.startswith(INTERNAL_PREFIX):
                 data = decode(body) if data is UNDECODED else data
-                self._dispatch_internal(tag[len(INTERNAL_PREFIX) :], data)
-                return
+                dispatch_internal(self._internal, tag[len(INTERNAL_PREFIX) :], data)
+                return False
             if not self._wanted(tag):
                 self.received += 1
                 self.backlog.add(tag, body, time.time(), self.history)
-                return
+                return False
             self.catch_up()
             data = decode(body) if data is UNDECODED else data
         except Exception:  # a malformed event must never stop the bus
             log.warning("rest_ext: dropped an event that could not be decoded")
             self.undecodable += 1
-            return
+            return False
         self.publish(tag, data if isinstance(data, dict) else {"data": data})
+        return True
 
     def _wanted(self, tag: str) -> bool:
         if self.shared is not None or self.waiting:
@@ -196,13 +201,6 @@ class EventBus:
                 self._feed_waiting(event)
         self.queued += sum(1 for sub in targets if sub not in skip and sub.offer(event))
 
-    def _dispatch_internal(self, kind: str, data: Any) -> None:
-        for handler in self._internal.get(kind, ()):
-            try:
-                handler(data if isinstance(data, dict) else {})
-            except Exception:  # one bad handler must not stop the bus
-                log.exception("rest_ext: internal event handler failed (%s)", kind)
-
     def notice(self, kind: str, data: dict[str, Any]) -> None:
         """A stream notice (not from the bus): to every subscriber, never replayed,
         without an id (a client resumes from the last event, not from a notice)."""
@@ -220,6 +218,7 @@ class EventBus:
     ) -> Subscription:
         """A new subscription, first fed what it missed after ``last_id`` (if resumable);
         ``tags``: the tags it can want (asked before an event is decoded), default all."""
+        self.flush()
         self.catch_up()
         sub = Subscription(identity, matcher, self.queue_size, self._cut, tags)
         if not last_id:
@@ -294,6 +293,7 @@ class EventBus:
             "mode": "shared" if self.shared is not None and self.shared.active else "local",
             "history": self.history.status(),
             "resuming": len(self.waiting),
+            "held_reads": getattr(self._client, "holds", 0),  # event_idle_hold
         }
         if self.shared is not None:
             status["shared"] = self.shared.status()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -16,6 +17,8 @@ from salt_ext_rest.backend.bus_client import decode
 from salt_ext_rest.events.history import EventHistory, base_of, content_id, strip_peer
 from salt_ext_rest.events.model import BusEvent
 from salt_ext_rest.events.subscription import Subscription
+
+log = logging.getLogger(__name__)
 
 # C0 controls, DEL and C1 controls: line breaks and NUL would let a tag forge SSE
 # frames (a ``/hook`` path or a minion's ``event.send`` chooses the tag).
@@ -143,3 +146,26 @@ def feed_consumers(tag: str, body: bytes, jobs: Any, watchers: Any) -> Any:
     if watched:
         data = watchers.feed(tag, data, body, UNDECODED)
     return data
+
+
+def dispatch_internal(
+    handlers: dict[str, list[Callable[[dict], None]]], kind: str, data: Any
+) -> None:
+    """An internal event (``INTERNAL_PREFIX + kind``) to its handlers."""
+    for handler in handlers.get(kind, ()):
+        try:
+            handler(data if isinstance(data, dict) else {})
+        except Exception:  # one bad handler must not stop the bus
+            log.exception("rest_ext: internal event handler failed (%s)", kind)
+
+
+def idle(bus: Any) -> bool:
+    """Nobody needs the bus's events promptly: no stream (but the server's own taps),
+    no resume waiting for its id, no call waiting on a job, no request in flight, no
+    shared history (the reader may then hold its reads)."""
+    jobs = bus.jobs
+    if jobs.jobs or jobs.runs or jobs.publishing or bus.waiting or bus.requests:
+        return False
+    if bus.shared is not None:
+        return False
+    return all(sub.background for sub in bus.subscriptions)

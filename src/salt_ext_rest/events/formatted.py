@@ -106,8 +106,7 @@ class FormattedView:
         if self._awake or self._stopping:
             return
         self.loaded.clear()
-        tap = self.context.bus.subscribe(None, self._on_event, tags=ViewState.follows)
-        self._awake = [self._spawn(self._follow(tap)), self._spawn(self._sweep())]
+        self._awake = [self._spawn(self._follow(self._tap())), self._spawn(self._sweep())]
         self._spawn(self._load())
 
     def doze(self) -> None:
@@ -153,7 +152,14 @@ class FormattedView:
             finally:
                 bus.unsubscribe(tap)
             await asyncio.sleep(0.1)
-            tap = bus.subscribe(None, self._on_event, tags=ViewState.follows)
+            tap = self._tap()
+
+    def _tap(self) -> Subscription:
+        """The view's own subscription: it folds events in as they come; it needs no
+        promptness of its own (its viewers are subscriptions of the bus as well)."""
+        tap = self.context.bus.subscribe(None, self._on_event, tags=ViewState.follows)
+        tap.background = True
+        return tap
 
     def _on_event(self, event: BusEvent) -> bool:
         try:

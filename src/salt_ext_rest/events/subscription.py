@@ -33,6 +33,10 @@ CLOSE_TRY_AGAIN = 1013
 
 
 class Subscription:
+    #: a tap of the server's own (the formatted view) that needs no event promptly:
+    #: the bus may hold its reads while only such subscriptions are open
+    background = False
+
     def __init__(
         self,
         identity: Identity | None,

@@ -102,6 +102,8 @@ class ApiHandler(tornado.web.RequestHandler):
 
     def prepare(self) -> None:
         self.bind_request()
+        self.context.bus.requests.add(self)  # no read is held while it runs
+        self.context.bus.flush()  # and what was held, it sees (a revocation notice)
         if self.request.method == "OPTIONS":
             return  # a preflight has no body and must not fail on its Accept header
         self.media = self.negotiate()
@@ -109,6 +111,10 @@ class ApiHandler(tornado.web.RequestHandler):
         length = self.request.headers.get("Content-Length")
         if length and length.isdigit() and int(length) > limit:
             raise PayloadTooLarge(f"The request body exceeds {limit} bytes")
+
+    def on_finish(self) -> None:
+        self.context.bus.requests.discard(self)
+        super().on_finish()
 
     def data_received(self, chunk: bytes) -> None:
         if self._finished:

@@ -99,6 +99,7 @@ class EventSocket(tornado.websocket.WebSocketHandler):
         if refusal:
             self._refuse(Forbidden(refusal))
             return
+        self.context.bus.flush()  # a held read may carry a revocation notice
         identity = await authenticate(self.context.authenticators, credentials)
         if identity is None and self.requires_credentials():
             self._refuse(Unauthorized("No valid credentials"))

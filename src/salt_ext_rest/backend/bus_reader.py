@@ -1,0 +1,194 @@
+"""The master's event publisher on its Unix socket, read with as few wake-ups as it can.
+
+Salt's framing (msgpack ``{head, body}``) read straight from a non-blocking socket in
+the loop's reader callback: no transport, no stream reader, no task per read or per
+event (Salt's client reads 4 KiB at a time, each read a task of its own). Each event
+goes to ``on_event(raw)``, which answers whether a stream got it.
+
+When nobody needs events promptly (``idle()``: no stream, no request in flight, no call
+waiting on a job) and they come often (the previous read less than the hold plus
+:data:`BUSY_WINDOW` ago), the socket is left unread for ``hold`` seconds (the
+``event_idle_hold`` setting) after a read, so a burst costs one wake-up per many events
+instead of one per event (each wake-up costs far more than handling an event nobody
+wants). A stream, a request or a resume ends the hold first (:meth:`UnixSubscriber.flush`),
+so nothing anyone waits for is late; the kernel keeps what comes meanwhile.
+
+When a read holds many events and one of them went to a stream, the rest waits for the
+next turn of the loop, so the streams' writers run between two events (as with Salt's
+4 KiB reads) and a slow stream's queue is not flooded at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Awaitable, Callable
+
+import salt.utils.msgpack
+
+log = logging.getLogger(__name__)
+
+OnEvent = Callable[[bytes], bool]
+OnConnect = Callable[[bool], Awaitable[None]]
+OnDisconnect = Callable[[], Awaitable[None]]
+
+#: seconds the socket is left unread after a read when nobody needs events promptly
+#: (the default of the ``event_idle_hold`` setting)
+IDLE_HOLD = 0.02
+#: the hold applies only when a read comes less than the hold plus this after the
+#: previous one (events come often)
+BUSY_WINDOW = 0.05
+RECV = 1 << 18
+
+
+class UnixSubscriber:
+    """``await run(on_event, on_connect, on_disconnect)`` reads until cancelled or
+    closed, reconnecting by itself; ``idle`` tells when reads may be held."""
+
+    def __init__(self, path: str, backoff: float = 1.0, hold: float = IDLE_HOLD) -> None:
+        self.path = path
+        self.backoff = backoff
+        self.hold = hold
+        self.unpacker = salt.utils.msgpack.Unpacker()
+        self.on_event: OnEvent = lambda raw: False
+        self.idle: Callable[[], bool] = lambda: False
+        self.holds = 0  # reads held (for /stats and tests)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sock: socket.socket | None = None
+        self._lost: asyncio.Future | None = None
+        self._listening = False
+        self._next: asyncio.Handle | None = None  # a drain or the end of a hold
+        self._held = False
+        self._last_read = 0.0
+        self._closing = False
+
+    async def run(self, on_event: OnEvent, on_connect: OnConnect, on_lost: OnDisconnect) -> None:
+        self.on_event = on_event
+        loop = self._loop = asyncio.get_running_loop()
+        while not self._closing:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            try:
+                await loop.sock_connect(sock, self.path)
+            except OSError as exc:
+                sock.close()
+                log.debug("rest_ext: event bus %s: %r; retrying", self.path, exc)
+                await asyncio.sleep(self.backoff)
+                continue
+            self._sock, self.unpacker = sock, salt.utils.msgpack.Unpacker()
+            self._lost = loop.create_future()
+            self._listen()
+            try:
+                await on_connect(True)
+                await self._lost
+            finally:
+                self._drop()
+            if self._closing:
+                return
+            await on_lost()
+            await asyncio.sleep(self.backoff)
+
+    def flush(self) -> None:
+        """Someone needs the events now: end a hold (read what waits, then listen)."""
+        if self._held:
+            self._ready(may_hold=False)
+
+    def close(self) -> None:
+        self._closing = True
+        self._drop()
+
+    # -- reading -------------------------------------------------------------------
+    def _ready(self, may_hold: bool = True) -> None:
+        """The socket is readable (or a hold ended): read it all, then hand it over."""
+        self._cancel_next()
+        got, ended = self._recv()
+        if ended:
+            while self._drain():  # what came before the end, then reconnect
+                pass
+            self._gone()
+            return
+        now = time.monotonic()
+        recent, self._last_read = now - self._last_read < self.hold + BUSY_WINDOW, now
+        self._after(may_hold and got and recent)
+
+    def _recv(self) -> tuple[bool, bool]:
+        """Read what the socket holds now into the unpacker: (anything came, it ended)."""
+        got = False
+        while self._sock is not None:
+            try:
+                data = self._sock.recv(RECV)
+            except (BlockingIOError, InterruptedError):
+                return got, False
+            except OSError:
+                data = b""
+            if not data:
+                return got, True
+            self.unpacker.feed(data)
+            got = True
+            if len(data) < RECV:
+                return got, False
+        return got, True
+
+    def _after(self, may_hold: bool = False) -> None:
+        """Hand the events read over; then listen, hold, or go on next turn (streams)."""
+        self._next = None
+        if self._sock is None:
+            return
+        if self._drain():
+            self._unlisten()
+            self._next = self._loop.call_soon(self._after, may_hold)  # type: ignore[union-attr]
+        elif may_hold and self.hold > 0 and self.idle():
+            self._unlisten()
+            self._held = True
+            self.holds += 1
+            self._next = self._loop.call_later(self.hold, self._ready)  # type: ignore[union-attr]
+        else:
+            self._listen()
+
+    def _drain(self) -> bool:
+        """Events to ``on_event`` in bus order; True when it stopped after a streamed
+        one (the rest waits for the next turn of the loop)."""
+        for frame in self.unpacker:
+            body = frame.get(b"body") if isinstance(frame, dict) else None
+            if not isinstance(body, bytes):
+                continue
+            try:
+                if self.on_event(body):
+                    return True
+            except Exception:  # never let one event stop the reader
+                log.exception("rest_ext: event bus handler failed")
+        return False
+
+    # -- the socket ----------------------------------------------------------------
+    def _listen(self) -> None:
+        if self._sock is not None and not self._listening:
+            self._loop.add_reader(self._sock.fileno(), self._ready)  # type: ignore[union-attr]
+            self._listening = True
+
+    def _unlisten(self) -> None:
+        if self._listening and self._sock is not None:
+            self._loop.remove_reader(self._sock.fileno())  # type: ignore[union-attr]
+        self._listening = False
+
+    def _cancel_next(self) -> None:
+        if self._next is not None:
+            self._next.cancel()
+            self._next = None
+        self._held = False
+
+    def _gone(self) -> None:
+        """The publisher closed the connection (or it failed): :meth:`run` reconnects."""
+        self._drop()
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
+
+    def _drop(self) -> None:
+        self._cancel_next()
+        self._unlisten()
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self._closing and self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
