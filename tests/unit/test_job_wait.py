@@ -209,7 +209,7 @@ def test_deadlines_give_the_latest_and_the_next_ahead_of_pending_minions_only():
     assert deadlines.last({"a", "b"}) == 20.0  # c returned
     assert deadlines.next_after(5.0, {"a", "b"}) == 10.0
     assert deadlines.next_after(10.0, {"a", "b"}) == 20.0
-    deadlines.set("a", 40.0)  # find_job: a still runs the job
+    deadlines.push("a", 40.0)  # find_job: a still runs the job
     assert deadlines.last({"a", "b"}) == 40.0
     assert deadlines.next_after(10.0, {"a", "b"}) == 20.0
     assert deadlines.next_after(25.0, {"a"}) == 40.0

@@ -166,7 +166,7 @@ async def gather(
         for _tag, data in jinfo.drain() if jinfo is not None else ():
             answered = take_answer(data, got)
             if answered is not None:
-                deadlines.set(answered, clock() + timeout)
+                deadlines.push(answered, clock() + timeout)
                 running = True
         got.take_fresh()  # a minion find_job added has its deadline already
         now = clock()
@@ -188,13 +188,13 @@ class Deadlines:
         self._soonest: list[tuple[float, str]] = []
         self._latest: list[tuple[float, str]] = []
 
-    def set(self, mid: str, when: float) -> None:
+    def push(self, mid: str, when: float) -> None:
         self.at[mid] = when
         heapq.heappush(self._soonest, (when, mid))
         heapq.heappush(self._latest, (-when, mid))
 
     def setdefault(self, mid: str, when: float) -> None:
-        self.set(mid, self.at.get(mid, when))
+        self.push(mid, self.at.get(mid, when))
 
     def last(self, pending: set[str]) -> float | None:
         """The latest deadline of a pending minion."""
