@@ -7,7 +7,6 @@ current from the bus. What the tests expect is computed from the seeding plan.
 """
 
 import datetime
-import time
 import urllib.parse
 
 import pytest
@@ -17,6 +16,7 @@ from salt_ext_rest.schemas import build_validator, load_schema
 from salt_ext_rest.testing import jobcache
 from salt_ext_rest.testing.api import ApiClient
 from salt_ext_rest.testing.saltapi import start_api
+from tests.support.polling import wait_for as poll
 
 pytestmark = [pytest.mark.integration]
 
@@ -70,12 +70,7 @@ def pages(client, **params):
 
 
 def wait_for(check, timeout=120):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.5)
+    return poll(check, timeout)
 
 
 @pytest.fixture(scope="module")

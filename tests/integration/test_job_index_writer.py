@@ -18,6 +18,7 @@ from saltfactories.utils import random_string
 
 from salt_ext_rest.testing.api import ApiClient
 from salt_ext_rest.testing.saltapi import start_api
+from tests.support.polling import wait_for as poll
 
 pytestmark = [pytest.mark.integration]
 
@@ -31,12 +32,7 @@ def two_workers(salt_master, netapi_module, tmp_path_factory, salt_minion, salt_
 
 
 def wait_for(check, timeout=60):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.5)
+    return poll(check, timeout)
 
 
 def client(api, token):

@@ -20,6 +20,7 @@ from salt_ext_rest.events.redact import Redactor
 from salt_ext_rest.http import request_id
 from salt_ext_rest.operations import audit
 from salt_ext_rest.operations.audit_sink import AuditSink, FileWriter, open_sink, syslog_address
+from tests.support.polling import wait_for as poll
 
 TOKEN = "ab" * 32
 PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----"
@@ -224,12 +225,7 @@ def test_any_other_request_id_is_replaced_by_a_uuid(value):
 
 # -- sinks ----------------------------------------------------------------------------
 def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
+    return poll(predicate, timeout, 0.01)
 
 
 def test_file_sink_writes_lines_and_reopens_after_rotation(tmp_path):

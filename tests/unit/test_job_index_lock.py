@@ -17,6 +17,7 @@ from salt_ext_rest.backend.writer_lock import WriterLock
 from salt_ext_rest.events.bus_parts import UNDECODED, feed_consumers
 from salt_ext_rest.events.redact import redact
 from salt_ext_rest.events.watchers import TagWatchers
+from tests.support.polling import wait_for as poll
 
 J1, J2, J3 = (f"2026120712000{i}123456" for i in (1, 2, 3))
 NEW = {"fun": "test.ping", "tgt": "*", "tgt_type": "glob", "user": "u", "minions": ["m1", "m2"]}
@@ -32,12 +33,7 @@ time.sleep(60)
 
 
 def wait_for(check, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
+    return poll(check, timeout, 0.02)
 
 
 def test_one_holder_at_a_time_and_its_pid_in_the_file(tmp_path):
