@@ -9,6 +9,7 @@ The direct ``LocalClient`` runs in this process; its CPU is this process's CPU.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 from benchmarks import procs
@@ -46,6 +47,8 @@ async def run_swarm(bench: Bench, rounds: int) -> None:
     try:
         for round_index in range(rounds):
             await run_swarm_ping(bench, round_index)
+        if os.environ.get("SWARM_APIS"):  # a quick loop on some APIs: no limit, no pages
+            return
         await run_direct_swarm(bench)
         await run_minions_page(bench)
     finally:
@@ -77,6 +80,9 @@ def swarm_apis(bench: Bench) -> list[str]:
     """rest_tornado's CPU per job grows with the swarm squared (15 s of CPU per job at
     1,000 minions): above :data:`TORNADO_MAX` it would take hours; left out."""
     names = list(bench.apis)
+    wanted = os.environ.get("SWARM_APIS")  # e.g. SWARM_APIS=rest_ext (quick loops)
+    if wanted:
+        return [name for name in names if name in wanted.split(",")]
     if bench.swarm_size > TORNADO_MAX:
         names.remove("rest_tornado")
         bench.note(f"swarm: rest_tornado left out above {TORNADO_MAX} minions")

@@ -161,11 +161,16 @@ def dispatch_internal(
 
 def idle(bus: Any) -> bool:
     """Nobody needs the bus's events promptly: no stream (but the server's own taps),
-    no resume waiting for its id, no call waiting on a job, no request in flight, no
-    shared history (the reader may then hold its reads)."""
+    no resume waiting for its id, no request in flight, no shared history, and no call
+    waiting on a job, unless every such call still waits for many returns and is the
+    only request in flight (:meth:`JobReturns.relaxed`) (the reader may then hold its
+    reads)."""
     jobs = bus.jobs
-    if jobs.jobs or jobs.runs or jobs.publishing or bus.waiting or bus.requests:
+    if bus.waiting or bus.shared is not None:
         return False
-    if bus.shared is not None:
+    if jobs.jobs or jobs.runs or jobs.publishing:
+        if not jobs.relaxed() or len(bus.requests) > len(jobs.jobs):
+            return False
+    elif bus.requests:
         return False
     return all(sub.background for sub in bus.subscriptions)
