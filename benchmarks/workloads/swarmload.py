@@ -62,6 +62,7 @@ async def run_swarm_ping(bench: Bench, round_index: int) -> None:
     for name in bench.order(round_index, swarm_apis(bench)):
         api, incomplete = bench.apis[name], {}
         token = await login(api)
+        await warm_up(api, token)
         op = ping_op(expected, f"{PREFIX}*", incomplete, timeout=timeout)
         with procs.CpuWatch(bench.watched(name)) as watch:
             result = await run_load(
@@ -74,6 +75,18 @@ async def run_swarm_ping(bench: Bench, round_index: int) -> None:
         metrics = load_metrics(result, watch, unit="job")
         per_minion(metrics, watch.used["api"], result.ok + result.errors, incomplete, expected)
         bench.record("swarm_ping", f"{len(expected)} minions", name, round_index, metrics)
+
+
+async def warm_up(api, token: str) -> None:
+    """One ping of the two real minions before the watch: the first calls of a worker's
+    executor threads build Salt's per-thread objects (a LoadAuth loader: ~90 ms of CPU),
+    which a swarm round of one or two jobs would otherwise count as cost per minion."""
+    client = api.client(token, timeout=60)
+    try:
+        for _ in range(2):
+            await ping_op(list(MINIONS), "bench-minion-*", {}, timeout=10)(client, 0)
+    finally:
+        client.close()
 
 
 def swarm_apis(bench: Bench) -> list[str]:
