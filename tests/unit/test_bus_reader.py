@@ -260,3 +260,32 @@ async def test_with_ipc_mode_tcp_salt_s_client_is_read_as_before():
     assert connects == [True] and client.callbacks == (on_connect, on_lost)
     task.cancel()
     sub.close()
+
+
+@run_async
+async def test_a_job_still_waiting_for_many_returns_lets_reads_be_held():
+    bus = EventBus({"sock_dir": "/nonexistent"})
+
+    class Request:  # the synchronous call waiting on its job
+        pass
+
+    request = Request()
+    bus.requests.add(request)
+    with bus.jobs.watch("20260101000000000000", asyncio.Event()) as watch:
+        assert not idle(bus)  # no slack: its returns are wanted at once
+        watch.slack = 2  # its waiter: many minions still pending
+        assert idle(bus)
+        other = Request()
+        bus.requests.add(other)  # another request in flight: never held
+        assert not idle(bus)
+        bus.requests.discard(other)
+        with bus.jobs.watch("20260101000000000001", asyncio.Event()):
+            assert not idle(bus)  # its find_job (or another call) wants them now
+        watch.put("salt/job/20260101000000000000/ret/m1", {"return": True})
+        assert idle(bus)
+        watch.put("salt/job/20260101000000000000/ret/m2", {"return": True})
+        assert not idle(bus)  # the slack ran out: the last returns are read at once
+        watch.slack = 5
+        bus.subscribe(None, lambda event: False)
+        assert not idle(bus)  # a stream
+    bus.requests.discard(request)

@@ -67,6 +67,24 @@ def test_a_return_before_its_job_is_counted_when_the_job_comes(tmp_path):
     assert (row["returned"], row["failed"]) == (1, 1)
 
 
+def test_counts_moved_by_later_returns_match_a_recount(tmp_path):
+    idx = index(tmp_path)
+    many = dict(NEW, minions=[f"m{i}" for i in range(5)])
+    feed(idx, (f"salt/job/{JID}/new", many), EVENTS[1])  # the job and a return: recounted
+    ok, bad = {"return": True, "retcode": 0}, {"return": True, "retcode": 1}
+    feed(idx, *[(f"salt/job/{JID}/ret/m{i}", dict(ok, id=f"m{i}")) for i in (2, 3)])
+    feed(idx, (f"salt/job/{JID}/ret/m3", dict(bad, id="m3")))  # again, failed this time
+    feed(idx, (f"salt/job/{JID}/ret/m4", dict(bad, id="m4")), (f"salt/job/{JID}/ret/m2", ok))
+    (row,) = rows(idx.path)
+    assert (row["targeted"], row["returned"], row["failed"]) == (5, 4, 2)
+    db = sqlite3.connect(idx.path)
+    try:
+        counted = db.execute("SELECT COUNT(*), SUM(failed) FROM returns WHERE jid = ?", (JID,))
+        assert tuple(counted.fetchone()) == (4, 2)
+    finally:
+        db.close()
+
+
 def test_a_corrupt_file_is_moved_aside_and_rebuilt(tmp_path):
     path = tmp_path / "jobs.sqlite"
     path.write_bytes(b"garbage" * 1000)

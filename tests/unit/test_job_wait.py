@@ -228,3 +228,21 @@ def test_pending_follows_returns_new_minions_and_find_job_answers():
     assert got.pending == {"m2"} and got.missing == got.minions - set(got.returns)
     take_answer({"id": "m4", "return": {"jid": "1"}}, got)  # still runs it
     assert got.pending == {"m2", "m4"} == got.minions - set(got.returns)
+
+
+@run
+async def test_the_watch_has_slack_only_while_many_minions_are_pending() -> None:
+    returns = JobReturns()
+    many = {f"m{i}" for i in range(job_wait.PROMPT_LAST + 3)}
+    with returns.watch(JID, asyncio.Event()) as watch:
+        task = asyncio.ensure_future(job_wait.gather(watch, many, 5, 1, no_find_job))
+        await asyncio.sleep(0)
+        assert watch.slack == 3
+        assert returns.relaxed()
+        for mid in sorted(many)[:3]:
+            feed(returns, ret(mid))
+        assert not returns.relaxed()  # before the waiter even ran
+        for mid in sorted(many)[3:]:
+            feed(returns, ret(mid))
+        got = await asyncio.wait_for(task, 2)
+    assert set(got.returns) == many and not got.missing

@@ -10,7 +10,10 @@ waiting on a job) and they come often (the previous read less than the hold plus
 :data:`BUSY_WINDOW` ago), the socket is left unread for ``hold`` seconds (the
 ``event_idle_hold`` setting) after a read, so a burst costs one wake-up per many events
 instead of one per event (each wake-up costs far more than handling an event nobody
-wants). A stream, a request or a resume ends the hold first (:meth:`UnixSubscriber.flush`),
+wants). ``idle()`` may also answer a number of seconds: a call waiting on a job that
+still waits for many returns lets reads be held :data:`JOB_HOLD` (its last returns
+are read at once: :mod:`salt_ext_rest.backend.job_wait`). A stream, a request or a
+resume ends the hold first (:meth:`UnixSubscriber.flush`),
 so nothing anyone waits for is late; the kernel keeps what comes meanwhile.
 
 When a read holds many events and one of them went to a stream, the rest waits for the
@@ -41,6 +44,9 @@ IDLE_HOLD = 0.02
 #: previous one (events come often)
 BUSY_WINDOW = 0.05
 RECV = 1 << 18
+#: seconds reads may be held while the only ones waiting are calls still waiting for
+#: many returns of their jobs (``event_idle_hold`` > 0 only)
+JOB_HOLD = 0.1
 
 
 class UnixSubscriber:
@@ -53,7 +59,8 @@ class UnixSubscriber:
         self.hold = hold
         self.unpacker = salt.utils.msgpack.Unpacker()
         self.on_event: OnEvent = lambda raw: False
-        self.idle: Callable[[], bool] = lambda: False
+        #: False: read at once; True: reads may be held ``hold``; a number: that long
+        self.idle: Callable[[], bool | float] = lambda: False
         self.holds = 0  # reads held (for /stats and tests)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sock: socket.socket | None = None
@@ -62,6 +69,7 @@ class UnixSubscriber:
         self._next: asyncio.Handle | None = None  # a drain or the end of a hold
         self._held = False
         self._last_read = 0.0
+        self._window = hold  # the last hold's length (reads "come often" within it)
         self._closing = False
 
     async def run(self, on_event: OnEvent, on_connect: OnConnect, on_lost: OnDisconnect) -> None:
@@ -110,7 +118,8 @@ class UnixSubscriber:
             self._gone()
             return
         now = time.monotonic()
-        recent, self._last_read = now - self._last_read < self.hold + BUSY_WINDOW, now
+        recent = now - self._last_read < max(self.hold, self._window) + BUSY_WINDOW
+        self._last_read = now
         self._after(may_hold and got and recent)
 
     def _recv(self) -> tuple[bool, bool]:
@@ -139,13 +148,18 @@ class UnixSubscriber:
         if self._drain():
             self._unlisten()
             self._next = self._loop.call_soon(self._after, may_hold)  # type: ignore[union-attr]
-        elif may_hold and self.hold > 0 and self.idle():
+        elif may_hold and self.hold > 0 and (seconds := self._hold_for()) > 0:
             self._unlisten()
             self._held = True
             self.holds += 1
-            self._next = self._loop.call_later(self.hold, self._ready)  # type: ignore[union-attr]
+            self._window = seconds
+            self._next = self._loop.call_later(seconds, self._ready)  # type: ignore[union-attr]
         else:
             self._listen()
+
+    def _hold_for(self) -> float:
+        wait = self.idle()
+        return self.hold if wait is True else float(wait or 0)
 
     def _drain(self) -> bool:
         """Events to ``on_event`` in bus order; True when it stopped after a streamed

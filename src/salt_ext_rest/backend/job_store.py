@@ -52,6 +52,10 @@ UPDATE jobs SET returned = (SELECT COUNT(*) FROM returns r WHERE r.jid = jobs.ji
     failed = (SELECT COALESCE(SUM(r.failed), 0) FROM returns r WHERE r.jid = jobs.jid)
 WHERE jid = ?
 """
+#: a job's counts moved by the returns of one write (a job written in the same write is
+#: recounted instead: its returns may have come before it, e.g. from a backfill)
+ADD_COUNTS = "UPDATE jobs SET returned = returned + ?, failed = failed + ? WHERE jid = ?"
+RETURN_FAILED = "SELECT failed FROM returns WHERE jid = ? AND mid = ?"
 
 
 @dataclass(frozen=True)
@@ -126,22 +130,30 @@ def write(
     db: sqlite3.Connection, jobs: Iterable[JobRow], returns: Iterable[tuple[str, str, bool]]
 ) -> int:
     """Upsert ``jobs`` and minion ``returns`` (jid, minion, failed) in one
-    transaction; recount the jobs touched. The number of jids touched."""
-    touched: set[str] = set()
+    transaction; recount the jobs written, move the counts of the others by what
+    their returns changed (a recount per flush scanned a 5,000-minion job's returns
+    four times a second). The number of jids touched."""
+    recount: set[str] = set()
+    deltas: dict[str, list[int]] = {}
     db.execute("BEGIN IMMEDIATE")
     try:
         for job in jobs:
             db.execute(UPSERT_JOB, job.values())
-            touched.add(job.jid)
+            recount.add(job.jid)
         for jid, mid, failed in returns:
+            if jid not in recount:  # counted by difference: no scan of the job's returns
+                delta = deltas.setdefault(jid, [0, 0])
+                before = db.execute(RETURN_FAILED, (jid, mid)).fetchone()
+                delta[0] += before is None
+                delta[1] += int(failed) - (before[0] if before else 0)
             db.execute(UPSERT_RETURN, (jid, mid, int(failed)))
-            touched.add(jid)
-        db.executemany(RECOUNT, [(jid,) for jid in touched])
+        db.executemany(RECOUNT, [(jid,) for jid in recount])
+        db.executemany(ADD_COUNTS, [(r, f, jid) for jid, (r, f) in deltas.items()])
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
-    return len(touched)
+    return len(recount | deltas.keys())
 
 
 def known_jids(db: sqlite3.Connection) -> set[str]:

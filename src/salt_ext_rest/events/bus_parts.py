@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from salt_ext_rest.backend.bus_client import decode
+from salt_ext_rest.backend.bus_reader import JOB_HOLD
 from salt_ext_rest.events.history import EventHistory, base_of, content_id, strip_peer
 from salt_ext_rest.events.model import BusEvent
 from salt_ext_rest.events.subscription import Subscription
@@ -159,13 +160,17 @@ def dispatch_internal(
             log.exception("rest_ext: internal event handler failed (%s)", kind)
 
 
-def idle(bus: Any) -> bool:
+def idle(bus: Any) -> bool | float:
     """Nobody needs the bus's events promptly: no stream (but the server's own taps),
-    no resume waiting for its id, no call waiting on a job, no request in flight, no
-    shared history (the reader may then hold its reads)."""
+    no resume waiting for its id, no request in flight, no shared history, no call
+    waiting on a job (the reader may then hold its reads: True). When the only ones
+    waiting are calls still waiting for many returns, each the only request in flight
+    (:meth:`JobReturns.relaxed`): :data:`JOB_HOLD` seconds."""
     jobs = bus.jobs
-    if jobs.jobs or jobs.runs or jobs.publishing or bus.waiting or bus.requests:
+    if bus.waiting or bus.shared is not None:
         return False
-    if bus.shared is not None:
+    if not all(sub.background for sub in bus.subscriptions):
         return False
-    return all(sub.background for sub in bus.subscriptions)
+    if jobs.jobs or jobs.runs or jobs.publishing:
+        return JOB_HOLD if jobs.relaxed() and len(bus.requests) <= len(jobs.jobs) else False
+    return not bus.requests

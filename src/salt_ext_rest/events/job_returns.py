@@ -26,15 +26,22 @@ EARLY_KEEP = 1000
 
 
 class JobWatch:
-    """The events of one jid, in bus order, until the caller takes them."""
+    """The events of one jid, in bus order, until the caller takes them.
+
+    ``slack``: how many more events may come before the caller needs them promptly
+    (its waiter sets it while many minions are still pending: a return read a few ms
+    late then delays nothing, so the bus may hold its reads; see :meth:`JobReturns.relaxed`).
+    Each event counts, so it runs out before the last pending returns come."""
 
     def __init__(self, jid: str, wake: asyncio.Event) -> None:
         self.jid = jid
         self.wake = wake
         self.events: list[tuple[str, dict[str, Any]]] = []
+        self.slack = 0
 
     def put(self, tag: str, data: dict[str, Any]) -> None:
         self.events.append((tag, data))
+        self.slack -= 1
         self.wake.set()
 
     def drain(self) -> list[tuple[str, dict[str, Any]]]:
@@ -75,6 +82,13 @@ class JobReturns:
             self.early[tag] = {"tag": tag, "data": data}
             while len(self.early) > EARLY_KEEP:
                 self.early.popitem(last=False)
+
+    def relaxed(self) -> bool:
+        """Every call waiting here can take its events a little late (each watch has
+        slack), and no runner call waits: the bus may hold its reads for them."""
+        if self.runs or self.publishing or not self.jobs:
+            return False
+        return all(watch.slack > 0 for watch in self.jobs.values())
 
     # -- caller side ---------------------------------------------------------------
     @contextlib.contextmanager
