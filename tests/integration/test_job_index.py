@@ -2,8 +2,8 @@
 
 The job cache is seeded through Salt's own ``local_cache`` returner
 (:mod:`salt_ext_rest.testing.jobcache`) before an extra salt-api with two workers
-starts on the session master: its index is backfilled from the cache, then kept
-current from the bus. What the tests expect is computed from the seeding plan.
+starts on the session master, with an index file of its own: it is backfilled from
+the cache, then kept current from the bus. What the tests expect is computed from the seeding plan.
 """
 
 import datetime
@@ -33,8 +33,12 @@ def seeded(salt_master):
 
 
 @pytest.fixture(scope="module")
-def index_api(salt_master, netapi_module, seeded, salt_minion_2):
-    with start_api(salt_master, {"num_processes": 2}, netapi_module=netapi_module) as api:
+def index_api(salt_master, netapi_module, seeded, salt_minion_2, tmp_path_factory):
+    # an index file of its own: the session's salt-api writes the master's default
+    # one (one writer per file) and backfilled it before the seeding
+    path = tmp_path_factory.mktemp("job-index") / "jobs.sqlite"
+    conf = {"num_processes": 2, "job_index_path": str(path)}
+    with start_api(salt_master, conf, netapi_module=netapi_module) as api:
         yield api
 
 

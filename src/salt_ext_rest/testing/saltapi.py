@@ -49,6 +49,7 @@ from salt_ext_rest.testing.config import (
     NETAPI_MODULES,
     netapi_config,
 )
+from salt_ext_rest.testing.teardown import terminate
 
 log = logging.getLogger(__name__)
 
@@ -233,16 +234,14 @@ def extra_api_daemon(
 @contextlib.contextmanager
 def api_started(daemon, start_timeout=None):
     """
-    Start ``daemon``, yield it, terminate it on exit.
-
-    On a failed start the salt-api log tail is written to stderr and appended to the
-    re-raised :class:`FactoryNotStarted`.
+    Start ``daemon``, yield it, terminate it on exit. On a failed start the salt-api
+    log tail is written to stderr and appended to the re-raised :class:`FactoryNotStarted`.
     """
     start_reporting(daemon, start_timeout)
     try:
         yield daemon
     finally:
-        daemon.terminate()
+        terminate(daemon)
 
 
 def start_reporting(daemon, start_timeout=None):
