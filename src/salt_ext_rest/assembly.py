@@ -7,6 +7,8 @@ parent process builds one first, only to check what plugins contribute.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import pluggy
@@ -128,3 +130,6 @@ async def stop_streams(context: ApiContext) -> None:
     context.metrics.stop()
     if context.job_index is not None:
         context.job_index.stop()
+    if context.jobs is not None:  # the worker's publish channel, closed rather than dropped
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(context.jobs.publisher.close(), 5)
