@@ -3,38 +3,13 @@ router, every method its handler implements, is documented, and what each answer
 with and without a token, matches the document."""
 
 import json
-import shutil
-import tempfile
 
-from tornado.testing import AsyncHTTPTestCase
-
-from salt_ext_rest.assembly import build_context
-from salt_ext_rest.config import load_config
-from salt_ext_rest.http.app import make_app
 from salt_ext_rest.openapi.paths import templates
-from salt_ext_rest.plugins.manager import make_plugin_manager
-from salt_ext_rest.testing.gateway import StandInGateway
 from salt_ext_rest.testing.openapi_check import ResponseChecker
-from tests.functional.test_route_auth import (
-    BODIES,
-    LOWSTATE,
-    app_options,
-    concrete_path,
-    implemented_methods,
-    route_patterns,
-)
+from tests.functional.route_walk import AssembledApp, implemented_methods, route_patterns
 
 
-class OpenApiWalk(AsyncHTTPTestCase):
-    def get_app(self):
-        directory = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, directory)
-        opts = app_options(directory)
-        self.gateway = StandInGateway(opts)
-        pm = make_plugin_manager(load_entry_points=False)
-        self.context = build_context(opts, load_config(opts), pm=pm, gateway=self.gateway)
-        return make_app(self.context)
-
+class OpenApiWalk(AssembledApp):
     def document(self):
         response = self.fetch("/openapi.json")
         assert response.code == 200, response.body
@@ -46,25 +21,13 @@ class OpenApiWalk(AsyncHTTPTestCase):
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if token:
             headers["X-Auth-Token"] = token
-        # /logout last: it revokes the token
+        # /logout last: it revokes the token; /events: an endless stream once authenticated
         table = sorted(route_patterns(self._app), key=lambda r: r[0].startswith("/logout"))
-        for pattern, handler in table:
-            if pattern.startswith("/events"):
-                continue  # an endless stream once authenticated
-            path = concrete_path(pattern)
-            for method in implemented_methods(handler):
-                body = None
-                if method in ("POST", "PUT", "PATCH"):
-                    body = json.dumps(BODIES.get(pattern.removesuffix("/?"), LOWSTATE))
-                response = self.fetch(
-                    path,
-                    method=method,
-                    body=body,
-                    headers=headers,
-                    raise_error=False,
-                    allow_nonstandard_methods=True,
-                )
-                yield method, path, response
+        table = [
+            (pattern, handler) for pattern, handler in table if not pattern.startswith("/events")
+        ]
+        for method, _, path, response in self.walk_routes(table, headers):
+            yield method, path, response
 
     def problems(self, checker, token=None):
         found = []

@@ -16,14 +16,14 @@ from salt_ext_rest.config import load_config
 from salt_ext_rest.http.app import make_app
 from salt_ext_rest.plugins.manager import make_plugin_manager
 from salt_ext_rest.testing.gateway import StandInGateway
-from tests.functional.test_route_auth import (
+from tests.functional.route_walk import (
     BODIES,
     LOWSTATE,
     concrete_path,
     implemented_methods,
-    open_routes,
     route_patterns,
 )
+from tests.functional.test_route_auth import open_routes
 from tests.support.tokens import master_opts
 
 pytestmark = [pytest.mark.integration]
