@@ -88,10 +88,11 @@ class TokenCache:
             return hit
         return None
 
-    def acl(self, token: str, key: AclKey) -> list[Any] | None:
-        """The ACL remembered for ``token`` and ``key`` while its entry lives, else ``None``."""
+    def acl(self, token: str, key: AclKey | None = None) -> list[Any] | None:
+        """The ACL remembered for ``token`` (computed for ``key``, unless ``None``) while
+        its entry lives, else ``None``."""
         found = self._acls.get(token)
-        if found is None or found[1] != key or self.entry(token) is not found[0]:
+        if found is None or key not in (None, found[1]) or self.entry(token) is not found[0]:
             return None
         return list(found[2])
 
