@@ -5,6 +5,7 @@ argument restrictions keeps rest_ext's own path (tests/integration/test_acl_argu
 import pytest
 
 from salt_ext_rest.testing import config as cfg
+from salt_ext_rest.testing.api import ApiClient
 
 pytestmark = [pytest.mark.integration]
 
@@ -35,7 +36,8 @@ def test_wheel_arguments_are_checked_before_the_master_sees_them(api):
     assert set(keys["data"]["return"]["minions"]) >= MINIONS  # nothing was changed
 
 
-def test_a_logged_out_token_runs_no_more_wheel_calls(anon, api_credentials):
+def test_a_logged_out_token_runs_no_more_wheel_calls(api_url, api_credentials):
+    anon = ApiClient(api_url)
     token = anon.login(api_credentials)["token"]
     (keys,) = anon.run({"client": "wheel", "fun": "key.list_all"})  # ACL now cached
     assert set(keys["data"]["return"]["minions"]) >= MINIONS
