@@ -1,13 +1,14 @@
 """API CPU per job only (issue 14): a quicker ``--only jobcost`` without the idle-event part.
 
-    python benchmarks/jobcpu.py [--apis rest_ext,rest_cherrypy] [--count 30] [--rounds 2]
+    python benchmarks/jobcpu.py [--apis rest_ext,rest_cherrypy] [--kinds runner,wheel]
+                                [--count 30] [--rounds 2]
                                 [--profile /tmp/out.txt]
 
-Starts the private stack (``stack.py``), then for ``local test.ping`` (two real minions)
-and ``runner test.arg``, at c=1 and c=10, runs the same load ``jobcost`` runs and prints
-the API's process-tree CPU per job (psutil) for each API, interleaved A B B A. With
-``--profile`` it records rest_ext with py-spy (if installed) during an extra
-``local`` c=10 run, as raw folded stacks.
+Starts the private stack (``stack.py``), then for ``local test.ping`` (two real minions),
+``runner test.arg`` and ``wheel key.list_all`` (``--kinds``), at c=1 and c=10, runs the
+same load ``jobcost`` runs and prints the API's process-tree CPU per job (psutil) for
+each API, interleaved A B B A. With ``--profile`` it records rest_ext with py-spy (if
+installed) during an extra c=1 run of each kind, as raw folded stacks.
 """
 
 from __future__ import annotations
@@ -26,18 +27,15 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import procs  # noqa: E402
 from benchmarks.loadgen.http import run_load  # noqa: E402
-from benchmarks.stack import MINIONS, Stack  # noqa: E402
+from benchmarks.stack import Stack  # noqa: E402
 from benchmarks.workloads.common import Bench, login  # noqa: E402
-from benchmarks.workloads.jobcost import runner_op  # noqa: E402
-from benchmarks.workloads.jobs import TARGET, ping_op  # noqa: E402
+from benchmarks.workloads.jobcost import KINDS as OPS  # noqa: E402
 
-KINDS = ("local test.ping", "runner test.arg")
+KINDS = tuple(OPS)
 
 
 def op_for(kind: str, incomplete: dict):
-    if kind.startswith("runner"):
-        return runner_op(incomplete)
-    return ping_op(list(MINIONS), TARGET, incomplete)
+    return OPS[kind](incomplete)
 
 
 async def one(bench: Bench, name: str, token: str, kind: str, conc: int, count: int) -> float:
@@ -89,7 +87,9 @@ def show_threads(before: dict, after: dict, jobs: int) -> None:
     print(f"    threads gone meanwhile: {len(gone)}; new: {len(set(after) - set(before))}")
 
 
-async def main_async(bench: Bench, apis: list[str], count: int, rounds: int, profile: str | None):
+async def main_async(
+    bench: Bench, apis: list[str], kinds: list[str], count: int, rounds: int, profile: str | None
+):
     tokens = {name: await login(bench.apis[name]) for name in apis}
     await asyncio.sleep(2.0)
     with procs.CpuWatch({name: bench.apis[name].pid for name in apis}) as idle:
@@ -98,7 +98,7 @@ async def main_async(bench: Bench, apis: list[str], count: int, rounds: int, pro
         print(f"  idle {name}: {idle.used[name] * 1000 / idle.wall:.2f} ms of CPU per second")
     figures: dict[tuple[str, int, str], list[float]] = {}
     for round_index in range(rounds):
-        for kind in KINDS:
+        for kind in kinds:
             for conc in (1, 10):
                 order = apis if round_index % 2 == 0 else apis[::-1]
                 for name in order:
@@ -109,8 +109,8 @@ async def main_async(bench: Bench, apis: list[str], count: int, rounds: int, pro
     for (kind, conc, name), values in figures.items():
         print(f"  {kind:16} c={conc:<3} {name:14} {statistics.median(values):7.2f}  {values}")
     if profile and shutil.which("py-spy", path=str(Path(sys.executable).parent)):
-        for kind, conc in ((KINDS[0], 1), (KINDS[1], 1)):
-            await record(bench, tokens["rest_ext"], kind, conc, f"{profile}.{kind.split()[0]}")
+        for kind in kinds:
+            await record(bench, tokens["rest_ext"], kind, 1, f"{profile}.{kind.split()[0]}")
 
 
 async def record(bench: Bench, token: str, kind: str, conc: int, out: str) -> None:
@@ -124,7 +124,7 @@ async def record(bench: Bench, token: str, kind: str, conc: int, out: str) -> No
         for pid in pids
     ]  # fmt: skip
     await asyncio.sleep(1.0)
-    ms = await one(bench, "rest_ext", token, kind, conc, 200 if kind.startswith("local") else 60)
+    ms = await one(bench, "rest_ext", token, kind, conc, 200 if kind.startswith("local") else 300)
     for rec in recs:
         rec.wait()
     print(f"profile of {kind} c={conc} ({ms:.2f} ms/job): {out}.<pid> for {pids}")
@@ -133,10 +133,13 @@ async def record(bench: Bench, token: str, kind: str, conc: int, out: str) -> No
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--apis", default="rest_ext,rest_cherrypy")
+    parser.add_argument(
+        "--kinds", default="local,runner,wheel", help="which kinds (first word), e.g. runner"
+    )
     parser.add_argument("--count", type=int, default=20, help="jobs at c=1 (2x at c=10)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", action="store_true", help="CPU per thread of rest_ext")
-    parser.add_argument("--profile", help="py-spy raw output prefix (rest_ext, local c=10)")
+    parser.add_argument("--profile", help="py-spy raw output prefix (rest_ext, c=1)")
     args = parser.parse_args()
     stack = Stack()
     try:
@@ -145,7 +148,9 @@ def main() -> int:
         stack.wait_ready()
         bench = Bench(stack, True, {})
         apis = args.apis.split(",")
-        asyncio.run(main_async(bench, apis, args.count, args.rounds, args.profile))
+        wanted = args.kinds.split(",")
+        kinds = [kind for kind in KINDS if kind.split()[0] in wanted]
+        asyncio.run(main_async(bench, apis, kinds, args.count, args.rounds, args.profile))
     finally:
         stack.close()
     return 0

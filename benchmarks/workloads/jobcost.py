@@ -1,5 +1,6 @@
 """API CPU per job and per master event (issue 14): ``local test.ping`` at c=1 and c=10
-on the two real minions, ``runner test.arg`` at c=1 and c=10, and the API's CPU per
+on the two real minions, ``runner test.arg`` and ``wheel key.list_all`` at c=1 and
+c=10, and the API's CPU per
 master event while no stream is open. CPU is process CPU (psutil) of each salt-api's
 process tree, robust on a busy machine; wall time is only reported beside it."""
 
@@ -31,17 +32,49 @@ def runner_op(incomplete: dict):
     return op
 
 
+WHEEL = {"client": "wheel", "fun": "key.list_all"}
+
+
+def wheel_op(incomplete: dict):
+    """``wheel key.list_all``: every API answers Salt's master shape, ``{tag, data}``."""
+
+    async def op(client: HttpClient, index: int) -> bool:
+        resp = await client.request("POST", "/", [WHEEL])
+        if resp.status != 200:
+            incomplete["http_errors"] = incomplete.get("http_errors", 0) + 1
+            return False
+        ret = resp.json()["return"][0]
+        keys = ret.get("data", {}).get("return", {}) if isinstance(ret, dict) else {}
+        if not (isinstance(keys, dict) and set(MINIONS) <= set(keys.get("minions", []))):
+            incomplete["jobs"] = incomplete.get("jobs", 0) + 1
+            return False
+        return True
+
+    return op
+
+
+#: the kinds of job measured, and each one's load
+KINDS = {
+    "local test.ping": lambda incomplete: ping_op(list(MINIONS), TARGET, incomplete),
+    "runner test.arg": runner_op,
+    "wheel key.list_all": wheel_op,
+}
+
+
+#: APIs that have no such client (Salt's rest_tornado has no ``wheel``: every call fails)
+NOT_OFFERED = {"wheel key.list_all": {"rest_tornado"}}
+
+
 async def run_jobcost(bench: Bench, round_index: int) -> None:
     p = bench.params["jobcost"]
     tokens = {name: await login(bench.apis[name]) for name in bench.apis}
-    for kind in ("local test.ping", "runner test.arg"):
+    for kind, make_op in KINDS.items():
         for concurrency in (1, 10):
             for name in bench.order(round_index):
+                if name in NOT_OFFERED.get(kind, ()):
+                    continue
                 api, incomplete = bench.apis[name], {}
-                if kind == "runner test.arg":
-                    op = runner_op(incomplete)
-                else:
-                    op = ping_op(list(MINIONS), TARGET, incomplete)
+                op = make_op(incomplete)
                 # warm-up, unmeasured: every executor thread the load uses builds its
                 # Salt objects first (a LocalClient is ~70 ms of CPU), once per process
                 await run_load(

@@ -48,7 +48,7 @@ class SaltAclPolicy:
     async def check(self, identity: Identity, chunk: dict[str, Any]) -> None:
         gateway = self.gateway
         jid_chosen = chunk["client"].startswith("local") and "jid" in chunk
-        if jid_chosen and not is_unrestricted(await gateway.auth_list(identity)):
+        if jid_chosen and not is_unrestricted(await gateway.loop_acl.auth_list(identity)):
             raise Forbidden(
                 f"User {identity.name!r} may not choose a job id (jid): "
                 "only users with unrestricted permissions may"

@@ -47,14 +47,17 @@ def _runner_client(opts: dict[str, Any]) -> salt.runner.RunnerClient:
     return per_thread(opts, "runner_client", salt.runner.RunnerClient)
 
 
-def wheel_call(opts: dict[str, Any], chunk: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+def wheel_call(
+    opts: dict[str, Any], chunk: dict[str, Any], functions: Any = None
+) -> tuple[list[Any], dict[str, Any]]:
     """``(args, kwargs)`` of a wheel chunk: what the function is called with.
 
     Named arguments are the chunk's top-level keys and ``kwarg`` merged (``kwarg``
     wins); ``arg`` (as pepper sends it) gives positional ones and ``name=value``
     strings, as Salt's runner client reads it. Without positional arguments, the
     named ones are bound to the function's parameters as Salt's ``low`` does
-    (``match: web1`` is ``key.accept``'s first argument).
+    (``match: web1`` is ``key.accept``'s first argument). ``functions``: a wheel
+    loader to use instead of this thread's.
     """
     params = {k: v for k, v in chunk.items() if k not in NOT_ARGUMENTS}
     kwarg = params.pop("kwarg", None) or {}
@@ -62,7 +65,7 @@ def wheel_call(opts: dict[str, Any], chunk: dict[str, Any]) -> tuple[list[Any], 
     if not isinstance(kwarg, dict):
         raise BadRequest("$.kwarg: must be an object")
     merged = {**params, **named, **kwarg}
-    func = wheel_functions(opts).get(chunk["fun"])
+    func = (wheel_functions(opts) if functions is None else functions).get(chunk["fun"])
     if func is None:  # unknown: Salt's wheel client answers "not available" when it runs
         return [], {}
     if positional:

@@ -24,7 +24,7 @@ import salt.utils.verify
 
 from salt_ext_rest.auth.failure_delay import FailureDelay
 from salt_ext_rest.auth.identity import Credentials, Identity
-from salt_ext_rest.backend import acl, keygen, minion_cache, probes
+from salt_ext_rest.backend import acl, keygen, loop_acl, minion_cache, probes
 from salt_ext_rest.backend.firer import EventFirer
 from salt_ext_rest.backend.loader_misses import KnownMisses
 from salt_ext_rest.backend.threadlocal import forget, per_thread
@@ -62,6 +62,7 @@ class SaltGateway:
         self.auth_pool = ThreadPoolExecutor(auth_threads, thread_name_prefix="rest_ext-auth")
         self.failure_delay = FailureDelay()
         self._notices: set[asyncio.Task[bool]] = set()
+        self.loop_acl = loop_acl.LoopAcl(self)
 
     # -- thread-local Salt objects -------------------------------------------------
     def loadauth(self) -> salt.auth.LoadAuth:
@@ -72,7 +73,9 @@ class SaltGateway:
 
     def local_client(self) -> salt.client.LocalClient:
         """This thread's LocalClient: building one loads Salt's modules (~70 ms of CPU)."""
-        return per_thread(self.opts, "local_client", _local_client)
+        return per_thread(
+            self.opts, "local_client", lambda o: salt.client.get_local_client(mopts=o)
+        )
 
     def discard_local_client(self) -> None:
         """Forget this thread's LocalClient after a failure; the next call builds a new one."""
@@ -216,10 +219,10 @@ class SaltGateway:
         return await self.call(acl.auth_list, self, identity)
 
     async def allowed(self, identity: Identity, chunk: dict[str, Any], form: str) -> bool:
-        """May ``identity`` run this chunk? ``form`` is ``runner``, ``wheel`` or ``ssh``."""
+        """May ``identity`` run this chunk (``runner``, ``wheel``, ``ssh``)? See loop_acl."""
         if form == "ssh":
             return await self.call(acl.ssh_allowed, self, identity, chunk)
-        return await self.call(acl.call_allowed, self, identity, chunk, form)
+        return await self.loop_acl.allowed(identity, chunk, form)
 
     async def acl_targets(self, auth_list: list[Any]) -> dict[str, frozenset[str] | None]:
         """The minions each target of ``auth_list`` matches now (``None``: every one)."""
@@ -294,7 +297,3 @@ def _check_eauth(loadauth: Any, load: dict[str, Any]) -> Any:
     result = loadauth._LoadAuth__auth_call(load)
     loadauth.rest_ext_check_seconds = time.monotonic() - started
     return result
-
-
-def _local_client(opts: dict[str, Any]) -> salt.client.LocalClient:
-    return salt.client.get_local_client(mopts=opts)

@@ -7,6 +7,8 @@ waiting happens on the IOLoop too (:mod:`salt_ext_rest.backend.job_wait`).
 Results have the shapes :class:`~salt_ext_rest.backend.dispatch.Dispatcher` gives
 (those of Salt's ``LocalClient.cmd`` and ``RunnerClient.cmd_sync``). Used when the bus
 is connected and the master orders no syndics; otherwise the dispatcher's path runs.
+``wheel`` calls go to the master when :mod:`~salt_ext_rest.backend.master_wheel` may
+send them (the caller's ACL restricts no argument).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import salt.utils.jid
 from salt_ext_rest.backend import job_wait, local_status
 from salt_ext_rest.backend.dispatch import Dispatcher, JobReturns
 from salt_ext_rest.backend.gateway import SaltGateway
+from salt_ext_rest.backend.master_wheel import MasterWheel
 from salt_ext_rest.backend.publisher import Publisher
 from salt_ext_rest.events.bus import EventBus
 from salt_ext_rest.events.job_returns import JobWatch
@@ -37,9 +40,12 @@ class JobRunner:
         self.opts = gateway.opts
         self.returns = bus.jobs
         self.publisher = Publisher(gateway)
+        self.wheel = MasterWheel(gateway, self.publisher)
         self._last_jid = ""
 
     def handles(self, chunk: dict[str, Any]) -> bool:
+        if self.wheel.handles(chunk):
+            return True
         return (
             chunk.get("client") in CLIENTS
             and self.bus.connected.is_set()
@@ -58,6 +64,9 @@ class JobRunner:
     async def run(self, chunk: dict[str, Any]) -> Any:
         if chunk["client"] == "runner":
             return await self.runner(chunk)
+        if chunk["client"] == "wheel":
+            self._check_master()
+            return await self.wheel.run(chunk)
         return await self.local(chunk)
 
     # -- local -------------------------------------------------------------------------
