@@ -257,6 +257,22 @@ def test_raw_shell_refused(api):
     assert "Raw shell" in body["message"]
 
 
+@pytest.mark.parametrize(
+    "chunk",
+    [
+        {},
+        {"client": "local_async"},
+        {"client": "local_batch", "batch": 1},
+        {"client": "local_subset", "sub": 1},
+    ],
+)
+def test_a_syndics_auth_list_is_refused(api, chunk):
+    """Salt's master reads a publish's ``auth_list`` as a syndic's (and failed on one sent
+    with a token: a 503); a client may not send one."""
+    body = api.run({**PING, **chunk, "auth_list": [".*"]}, expect=400)
+    assert body["message"].startswith("$[0].auth_list:"), body
+
+
 def test_wrong_accept_refused_before_anything_runs(api):
     refused = f"refused-{uuid.uuid4().hex[:8]}"
     chunk = {"client": "local_async", "tgt": "minion-1", "fun": "test.arg"}

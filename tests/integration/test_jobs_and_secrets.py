@@ -12,7 +12,6 @@ from tests.support.tokens import store_expired_token
 pytestmark = [pytest.mark.integration]
 
 
-
 def test_wheel_async_returns_the_jid_of_the_job_that_runs(api, master_events):
     (pub,) = api.run({"client": "wheel_async", "fun": "key.list_all"})
     assert pub["tag"] == f"salt/wheel/{pub['jid']}"

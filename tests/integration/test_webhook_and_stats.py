@@ -12,7 +12,6 @@ from tests.support.bus import wait_for_event
 pytestmark = [pytest.mark.integration]
 
 
-
 @pytest.fixture
 def token(api_url, api_credentials):
     return ApiClient(api_url).login(api_credentials)["token"]
