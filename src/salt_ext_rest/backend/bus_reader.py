@@ -11,8 +11,9 @@ waiting on a job) and they come often (the previous read less than the hold plus
 ``event_idle_hold`` setting) after a read, so a burst costs one wake-up per many events
 instead of one per event (each wake-up costs far more than handling an event nobody
 wants). ``idle()`` may also answer a number of seconds: a call waiting on a job that
-still waits for many returns lets reads be held :data:`JOB_HOLD` (its last returns
-are read at once: :mod:`salt_ext_rest.backend.job_wait`). A stream, a request or a
+still waits for many returns lets reads be held longer, as long as its slack allows
+(:meth:`salt_ext_rest.events.job_returns.JobWatch.hold`; its last returns are read at
+once: :mod:`salt_ext_rest.backend.job_wait`). A stream, a request or a
 resume ends the hold first (:meth:`UnixSubscriber.flush`),
 so nothing anyone waits for is late; the kernel keeps what comes meanwhile.
 
@@ -44,9 +45,6 @@ IDLE_HOLD = 0.02
 #: previous one (events come often)
 BUSY_WINDOW = 0.05
 RECV = 1 << 18
-#: seconds reads may be held while the only ones waiting are calls still waiting for
-#: many returns of their jobs (``event_idle_hold`` > 0 only)
-JOB_HOLD = 0.1
 
 
 class UnixSubscriber:

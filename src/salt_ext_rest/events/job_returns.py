@@ -15,11 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
 JOB_PREFIX = "salt/job/"
+#: seconds reads may be held for a call with slack: at least this (as before) ...
+JOB_HOLD = 0.1
+#: ... and at most this: about half the time its slack lasts at the pace its events
+#: came since the last hold (a 5,000-minion job's returns come over 30 s or more)
+JOB_HOLD_MAX = 1.0
 RUN_PREFIXES = ("salt/run/", "salt/wheel/")
 #: runner/wheel returns kept for callers still learning their jid
 EARLY_KEEP = 1000
@@ -38,11 +44,28 @@ class JobWatch:
         self.wake = wake
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.slack = 0
+        self.seen = 0  # events put, ever
+        self._paced: tuple[float, int] = (time.monotonic(), 0)  # (when, seen) last asked
 
     def put(self, tag: str, data: dict[str, Any]) -> None:
         self.events.append((tag, data))
         self.slack -= 1
+        self.seen += 1
         self.wake.set()
+
+    def hold(self, now: float) -> float:
+        """Seconds its events may be left unread: none without slack; else half the time
+        the slack lasts at the pace of the events since the last time it was asked,
+        within [:data:`JOB_HOLD`, :data:`JOB_HOLD_MAX`] (a burst after a lull is read at
+        most :data:`JOB_HOLD_MAX` late)."""
+        if self.slack <= 0:
+            return 0.0
+        since, seen = self._paced
+        self._paced = (now, self.seen)
+        came = self.seen - seen
+        if came <= 0:
+            return JOB_HOLD_MAX
+        return min(JOB_HOLD_MAX, max(JOB_HOLD, self.slack * (now - since) / came / 2))
 
     def drain(self) -> list[tuple[str, dict[str, Any]]]:
         taken, self.events = self.events, []
@@ -83,12 +106,14 @@ class JobReturns:
             while len(self.early) > EARLY_KEEP:
                 self.early.popitem(last=False)
 
-    def relaxed(self) -> bool:
-        """Every call waiting here can take its events a little late (each watch has
-        slack), and no runner call waits: the bus may hold its reads for them."""
+    def relaxed(self) -> float:
+        """Seconds the bus may hold its reads: every call waiting here can take its
+        events a little late (each watch has slack: the shortest hold of theirs), and
+        no runner call waits; else 0."""
         if self.runs or self.publishing or not self.jobs:
-            return False
-        return all(watch.slack > 0 for watch in self.jobs.values())
+            return 0.0
+        now = time.monotonic()
+        return min(watch.hold(now) for watch in self.jobs.values())
 
     # -- caller side ---------------------------------------------------------------
     @contextlib.contextmanager
