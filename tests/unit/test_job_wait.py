@@ -216,6 +216,24 @@ def test_deadlines_give_the_latest_and_the_next_ahead_of_pending_minions_only():
     assert deadlines.last(set()) is None and deadlines.next_after(0.0, set()) is None
 
 
+def test_minions_given_their_first_deadline_together_share_one_entry():
+    from salt_ext_rest.backend.job_wait import Deadlines
+
+    deadlines = Deadlines()
+    deadlines.setdefault_many(["a", "b", "c"], 10.0)
+    assert len(deadlines._latest) == 1 and "" not in deadlines.at
+    deadlines.setdefault_many(["c", "d"], 20.0)  # c keeps its first deadline
+    assert deadlines.at == {"a": 10.0, "b": 10.0, "c": 10.0, "d": 20.0}
+    assert deadlines.last({"a", "d"}) == 20.0
+    assert deadlines.last({"a", "b"}) == 10.0  # d returned
+    assert deadlines.next_after(5.0, {"b"}) == 10.0
+    deadlines.push("b", 40.0)  # find_job: b still runs the job
+    assert deadlines.next_after(5.0, {"b"}) == 40.0  # the shared 10.0 is no one's now
+    assert deadlines.last({"a", "b"}) == 40.0
+    assert deadlines.next_after(10.0, {"a"}) is None
+    assert deadlines.last({"c"}) == 10.0  # its own entry (pushed again for d's batch)
+
+
 def test_pending_follows_returns_new_minions_and_find_job_answers():
     from salt_ext_rest.backend.job_wait import Gathered, take_answer, take_return
 
