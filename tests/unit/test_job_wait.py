@@ -264,3 +264,31 @@ async def test_the_watch_has_slack_only_while_many_minions_are_pending() -> None
             feed(returns, ret(mid))
         got = await asyncio.wait_for(task, 2)
     assert set(got.returns) == many and not got.missing
+
+
+def test_the_hold_lasts_half_the_slack_at_the_pace_returns_came_within_bounds():
+    from salt_ext_rest.events import job_returns
+    from salt_ext_rest.events.job_returns import JobWatch
+
+    watch = JobWatch(JID, asyncio.Event())
+    start = time.monotonic()
+    assert watch.hold(start) == 0.0  # no slack: read at once
+    watch.slack = 1000
+    watch._paced = (start, 0)
+    for i in range(10):
+        watch.put(f"salt/job/{JID}/ret/m{i}", {"return": True})
+    # 10 returns in 1 s, 990 more to come before the slack runs out: 99 s, at most the max
+    assert watch.hold(start + 1.0) == job_returns.JOB_HOLD_MAX
+    watch.slack = 30
+    for i in range(10):
+        watch.put(f"salt/job/{JID}/ret/n{i}", {"return": True})
+    assert watch.hold(start + 2.0) == pytest.approx(20 / 10 / 2)  # 20 left at 10/s: half
+    watch.slack = 11
+    for i in range(10):
+        watch.put(f"salt/job/{JID}/ret/o{i}", {"return": True})
+    assert watch.hold(start + 2.1) == job_returns.JOB_HOLD  # at least the old 0.1 s
+    watch.slack = 1000
+    watch.until = time.time() + 0.5  # the call's timeout comes first
+    assert 0.4 < watch.hold(start + 3.0) <= 0.5
+    watch.until = time.time() - 1
+    assert watch.hold(start + 4.0) == 0.0

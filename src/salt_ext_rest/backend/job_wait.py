@@ -161,6 +161,7 @@ async def gather(
         if not got.pending:
             return got
         watch.slack = len(got.pending) - PROMPT_LAST  # the bus may hold reads meanwhile
+        watch.until = timeout_at  # ... never past the timeout (the silent are asked then)
         now = clock()
         deadlines.setdefault_many(got.take_fresh(), now + timeout)
         if now > timeout_at and running:

@@ -24,8 +24,9 @@ JOB_PREFIX = "salt/job/"
 #: seconds reads may be held for a call with slack: at least this (as before) ...
 JOB_HOLD = 0.1
 #: ... and at most this: about half the time its slack lasts at the pace its events
-#: came since the last hold (a 5,000-minion job's returns come over 30 s or more)
-JOB_HOLD_MAX = 1.0
+#: came since the last hold (a 5,000-minion job's returns come over 30 s or more),
+#: and never past the call's timeout (when it asks the silent minions)
+JOB_HOLD_MAX = 2.0
 RUN_PREFIXES = ("salt/run/", "salt/wheel/")
 #: runner/wheel returns kept for callers still learning their jid
 EARLY_KEEP = 1000
@@ -44,6 +45,7 @@ class JobWatch:
         self.wake = wake
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.slack = 0
+        self.until = float("inf")  # (time.time()) the waiter's timeout: no hold past it
         self.seen = 0  # events put, ever
         self._paced: tuple[float, int] = (time.monotonic(), 0)  # (when, seen) last asked
 
@@ -57,15 +59,16 @@ class JobWatch:
         """Seconds its events may be left unread: none without slack; else half the time
         the slack lasts at the pace of the events since the last time it was asked,
         within [:data:`JOB_HOLD`, :data:`JOB_HOLD_MAX`] (a burst after a lull is read at
-        most :data:`JOB_HOLD_MAX` late)."""
+        most :data:`JOB_HOLD_MAX` late), and never past :attr:`until`."""
         if self.slack <= 0:
             return 0.0
         since, seen = self._paced
         self._paced = (now, self.seen)
         came = self.seen - seen
+        most = min(JOB_HOLD_MAX, self.until - time.time())
         if came <= 0:
-            return JOB_HOLD_MAX
-        return min(JOB_HOLD_MAX, max(JOB_HOLD, self.slack * (now - since) / came / 2))
+            return max(0.0, most)
+        return max(0.0, min(most, max(JOB_HOLD, self.slack * (now - since) / came / 2)))
 
     def drain(self) -> list[tuple[str, dict[str, Any]]]:
         taken, self.events = self.events, []
