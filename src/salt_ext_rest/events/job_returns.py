@@ -27,6 +27,10 @@ JOB_HOLD = 0.1
 #: came since the last hold (a 5,000-minion job's returns come over 30 s or more),
 #: and never past the call's timeout (when it asks the silent minions)
 JOB_HOLD_MAX = 2.0
+#: ... and no longer than this many of its events take to come at that pace: held
+#: events wait in the kernel's socket buffer, which holds only a few hundred (then
+#: the master's publisher keeps the rest, and they come late)
+HOLD_EVENTS = 100
 RUN_PREFIXES = ("salt/run/", "salt/wheel/")
 #: runner/wheel returns kept for callers still learning their jid
 EARLY_KEEP = 1000
@@ -68,7 +72,8 @@ class JobWatch:
         most = min(JOB_HOLD_MAX, self.until - time.time())
         if came <= 0:
             return max(0.0, most)
-        return max(0.0, min(most, max(JOB_HOLD, self.slack * (now - since) / came / 2)))
+        each = (now - since) / came  # seconds per event, lately
+        return max(0.0, min(most, max(JOB_HOLD, min(self.slack / 2, HOLD_EVENTS) * each)))
 
     def drain(self) -> list[tuple[str, dict[str, Any]]]:
         taken, self.events = self.events, []
