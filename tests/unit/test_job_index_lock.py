@@ -119,6 +119,7 @@ def cache(monkeypatch):
     monkeypatch.setattr(job_backfill, "cache_functions", fake.functions)
     monkeypatch.setattr(job_index, "TAKEOVER_EVERY", 0.05)
     monkeypatch.setattr(job_index, "FLUSH_EVERY", 0.02)
+    monkeypatch.setattr(job_index, "RETURNS_EVERY", 0.02)
     return fake
 
 

@@ -216,6 +216,24 @@ def test_deadlines_give_the_latest_and_the_next_ahead_of_pending_minions_only():
     assert deadlines.last(set()) is None and deadlines.next_after(0.0, set()) is None
 
 
+def test_minions_given_their_first_deadline_together_share_one_entry():
+    from salt_ext_rest.backend.job_wait import Deadlines
+
+    deadlines = Deadlines()
+    deadlines.setdefault_many(["a", "b", "c"], 10.0)
+    assert len(deadlines._latest) == 1 and "" not in deadlines.at
+    deadlines.setdefault_many(["c", "d"], 20.0)  # c keeps its first deadline
+    assert deadlines.at == {"a": 10.0, "b": 10.0, "c": 10.0, "d": 20.0}
+    assert deadlines.last({"a", "d"}) == 20.0
+    assert deadlines.last({"a", "b"}) == 10.0  # d returned
+    assert deadlines.next_after(5.0, {"b"}) == 10.0
+    deadlines.push("b", 40.0)  # find_job: b still runs the job
+    assert deadlines.next_after(5.0, {"b"}) == 40.0  # the shared 10.0 is no one's now
+    assert deadlines.last({"a", "b"}) == 40.0
+    assert deadlines.next_after(10.0, {"a"}) is None
+    assert deadlines.last({"c"}) == 10.0  # its own entry (pushed again for d's batch)
+
+
 def test_pending_follows_returns_new_minions_and_find_job_answers():
     from salt_ext_rest.backend.job_wait import Gathered, take_answer, take_return
 
@@ -246,3 +264,36 @@ async def test_the_watch_has_slack_only_while_many_minions_are_pending() -> None
             feed(returns, ret(mid))
         got = await asyncio.wait_for(task, 2)
     assert set(got.returns) == many and not got.missing
+
+
+def test_the_hold_lasts_half_the_slack_at_the_pace_returns_came_within_bounds():
+    from salt_ext_rest.events import job_returns
+    from salt_ext_rest.events.job_returns import JobWatch
+
+    watch = JobWatch(JID, asyncio.Event())
+    start = time.monotonic()
+    assert watch.hold(start) == 0.0  # no slack: read at once
+    watch.slack = 1000
+    watch._paced = (start, 0)
+    for i in range(10):
+        watch.put(f"salt/job/{JID}/ret/m{i}", {"return": True})
+    # 10 returns in 1 s, 990 more to come before the slack runs out: 99 s, at most the max
+    assert watch.hold(start + 1.0) == job_returns.JOB_HOLD_MAX
+    watch.slack = 30
+    for i in range(10):
+        watch.put(f"salt/job/{JID}/ret/n{i}", {"return": True})
+    assert watch.hold(start + 2.0) == pytest.approx(20 / 10 / 2)  # 20 left at 10/s: half
+    watch.slack = 11
+    for i in range(10):
+        watch.put(f"salt/job/{JID}/ret/o{i}", {"return": True})
+    assert watch.hold(start + 2.1) == job_returns.JOB_HOLD  # at least the old 0.1 s
+    watch.slack = 10_000
+    for i in range(200):
+        watch.put(f"salt/job/{JID}/ret/p{i}", {"return": True})
+    # 200 returns in 0.9 s: never more than HOLD_EVENTS of them held (the socket buffer)
+    assert watch.hold(start + 3.0) == pytest.approx(job_returns.HOLD_EVENTS * 0.9 / 200)
+    watch.slack = 1000
+    watch.until = time.time() + 0.5  # the call's timeout comes first
+    assert 0.4 < watch.hold(start + 4.0) <= 0.5
+    watch.until = time.time() - 1
+    assert watch.hold(start + 5.0) == 0.0

@@ -11,8 +11,9 @@ waiting on a job) and they come often (the previous read less than the hold plus
 ``event_idle_hold`` setting) after a read, so a burst costs one wake-up per many events
 instead of one per event (each wake-up costs far more than handling an event nobody
 wants). ``idle()`` may also answer a number of seconds: a call waiting on a job that
-still waits for many returns lets reads be held :data:`JOB_HOLD` (its last returns
-are read at once: :mod:`salt_ext_rest.backend.job_wait`). A stream, a request or a
+still waits for many returns lets reads be held longer, as long as its slack allows
+(:meth:`salt_ext_rest.events.job_returns.JobWatch.hold`; its last returns are read at
+once: :mod:`salt_ext_rest.backend.job_wait`). A stream, a request or a
 resume ends the hold first (:meth:`UnixSubscriber.flush`),
 so nothing anyone waits for is late; the kernel keeps what comes meanwhile.
 
@@ -44,9 +45,9 @@ IDLE_HOLD = 0.02
 #: previous one (events come often)
 BUSY_WINDOW = 0.05
 RECV = 1 << 18
-#: seconds reads may be held while the only ones waiting are calls still waiting for
-#: many returns of their jobs (``event_idle_hold`` > 0 only)
-JOB_HOLD = 0.1
+#: a read that handed over this many events is not followed by a hold: the socket's
+#: buffer may have been full (the rest then waits at the master's publisher)
+FULL_READ = 150
 
 
 class UnixSubscriber:
@@ -71,6 +72,7 @@ class UnixSubscriber:
         self._last_read = 0.0
         self._window = hold  # the last hold's length (reads "come often" within it)
         self._closing = False
+        self._drained = 0  # events handed over since the last read
 
     async def run(self, on_event: OnEvent, on_connect: OnConnect, on_lost: OnDisconnect) -> None:
         self.on_event = on_event
@@ -111,6 +113,7 @@ class UnixSubscriber:
     def _ready(self, may_hold: bool = True) -> None:
         """The socket is readable (or a hold ended): read it all, then hand it over."""
         self._cancel_next()
+        self._drained = 0
         got, ended = self._recv()
         if ended:
             while self._drain():  # what came before the end, then reconnect
@@ -148,7 +151,12 @@ class UnixSubscriber:
         if self._drain():
             self._unlisten()
             self._next = self._loop.call_soon(self._after, may_hold)  # type: ignore[union-attr]
-        elif may_hold and self.hold > 0 and (seconds := self._hold_for()) > 0:
+        elif (
+            may_hold
+            and self.hold > 0
+            and self._drained < FULL_READ
+            and (seconds := self._hold_for()) > 0
+        ):
             self._unlisten()
             self._held = True
             self.holds += 1
@@ -165,6 +173,7 @@ class UnixSubscriber:
         """Events to ``on_event`` in bus order; True when it stopped after a streamed
         one (the rest waits for the next turn of the loop)."""
         for frame in self.unpacker:
+            self._drained += 1
             body = frame.get(b"body") if isinstance(frame, dict) else None
             if not isinstance(body, bytes):
                 continue

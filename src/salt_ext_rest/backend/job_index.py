@@ -5,12 +5,14 @@ others only read it and ask for the lock every :data:`TAKEOVER_EVERY` seconds. T
 writer is kept current from its one bus subscription (``salt/job/<jid>/new``,
 ``salt/job/<jid>/ret/<minion>`` and the runner's ``salt/run/...``): the bus hands
 each such event, undecoded, to :meth:`JobIndex.on_event`, which only appends it to
-a queue (workers that do not write are not handed it). A writer thread decodes and
-drains the queue every :data:`FLUSH_EVERY` seconds and writes the batch in one
-transaction (:mod:`.job_store`). Each time a worker becomes the writer (at start,
-or when the writer died) the same thread backfills what the index lacks from the
-master's job cache (:mod:`.job_backfill`). Reads run on a small executor of their
-own, never on the IOLoop.
+a queue (workers that do not write are not handed it). A writer thread sleeps until
+something is queued, lets a batch gather (:data:`FLUSH_EVERY` seconds when it holds a
+new job, :data:`RETURNS_EVERY` when it holds only returns), then decodes it and
+writes it in one transaction (:mod:`.job_store`). With nothing queued it wakes only
+every :data:`TAKEOVER_EVERY` seconds (to check its lock). Each time a worker becomes
+the writer (at start, or when the writer died) the same thread backfills what the
+index lacks from the master's job cache (:mod:`.job_backfill`). Reads run on a small
+executor of their own, never on the IOLoop.
 """
 
 from __future__ import annotations
@@ -34,7 +36,12 @@ from salt_ext_rest.backend.writer_lock import WriterLock
 
 log = logging.getLogger(__name__)
 
+#: seconds a new job (and what came with it) waits before it is written
 FLUSH_EVERY = 0.25
+#: seconds returns wait before they are written, when no new job came with them (a
+#: 5,000-minion job's returns come over 30 s: four writes a second cost more API CPU
+#: than the rest of its returns' handling)
+RETURNS_EVERY = 1.0
 #: a worker that does not write asks for the writer's lock this often (seconds)
 TAKEOVER_EVERY = 2.0
 KINDS = {"job": "job", "run": "run", "wheel": "wheel"}
@@ -63,7 +70,8 @@ class JobIndex:
         self._opened = False
         self._needs_backfill = True
         self._asked = 0.0
-        self._wake = threading.Event()
+        self._wake = threading.Event()  # something to write (or stop)
+        self._new_job = False  # a new job is queued: write it within FLUSH_EVERY
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._readers = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="rest_ext-jobs")
@@ -77,8 +85,14 @@ class JobIndex:
     def on_event(self, tag: str, payload: Any) -> None:
         """Queue a ``salt/job/...`` or ``salt/run/...`` event the index may need:
         its body as the bus got it (decoded on the writer thread)."""
-        if tag.endswith("/new") or "/ret/" in tag:
+        if "/ret/" in tag:
             self.queue.append((tag, payload))
+            if len(self.queue) == 1:  # the writer sleeps until something is queued
+                self._wake.set()
+        elif tag.endswith("/new"):
+            self.queue.append((tag, payload))
+            self._new_job = True
+            self._wake.set()
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> None:
@@ -108,8 +122,11 @@ class JobIndex:
                     job_backfill.backfill(self, self.db())
                 except Exception:
                     log.exception("rest_ext: job index backfill failed; live jobs are indexed")
-            self._wake.wait(FLUSH_EVERY)
-            self._wake.clear()
+            if not self.queue:
+                self._wake.wait(TAKEOVER_EVERY)  # until something is queued
+                self._wake.clear()
+                continue
+            self._gather()
             try:
                 self.flush()
             except Exception:
@@ -121,6 +138,17 @@ class JobIndex:
         finally:
             self.writing = False
             self.lock.release()
+
+    def _gather(self) -> None:
+        """Let a batch gather: until :data:`FLUSH_EVERY` after the first event when a new
+        job is queued (or comes meanwhile), else :data:`RETURNS_EVERY`; or a stop."""
+        first = time.monotonic()
+        while not self._stop.is_set():
+            left = first + (FLUSH_EVERY if self._new_job else RETURNS_EVERY) - time.monotonic()
+            if left <= 0:
+                return
+            self._wake.wait(left)
+            self._wake.clear()
 
     def hold(self) -> bool:
         """Is this worker the writer? The lock is asked for (or checked) every
@@ -170,6 +198,7 @@ class JobIndex:
         """Decode and write what the bus queued, in one transaction."""
         jobs: dict[str, JobRow] = {}
         returns: list[tuple[str, str, bool]] = []
+        self._new_job = False
         for tag, data in self._decoded():
             parts = tag.split("/", 5)
             if len(parts) < 4:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from salt_ext_rest.backend.bus_client import decode
-from salt_ext_rest.backend.bus_reader import JOB_HOLD
 from salt_ext_rest.events.history import EventHistory, base_of, content_id, strip_peer
 from salt_ext_rest.events.model import BusEvent
 from salt_ext_rest.events.subscription import Subscription
@@ -165,12 +164,12 @@ def idle(bus: Any) -> bool | float:
     no resume waiting for its id, no request in flight, no shared history, no call
     waiting on a job (the reader may then hold its reads: True). When the only ones
     waiting are calls still waiting for many returns, each the only request in flight
-    (:meth:`JobReturns.relaxed`): :data:`JOB_HOLD` seconds."""
+    (:meth:`JobReturns.relaxed`): as long as their slack allows."""
     jobs = bus.jobs
     if bus.waiting or bus.shared is not None:
         return False
     if not all(sub.background for sub in bus.subscriptions):
         return False
     if jobs.jobs or jobs.runs or jobs.publishing:
-        return JOB_HOLD if jobs.relaxed() and len(bus.requests) <= len(jobs.jobs) else False
+        return (jobs.relaxed() or False) if len(bus.requests) <= len(jobs.jobs) else False
     return not bus.requests

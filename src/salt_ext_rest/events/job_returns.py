@@ -15,11 +15,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
 JOB_PREFIX = "salt/job/"
+#: seconds reads may be held for a call with slack: at least this (as before) ...
+JOB_HOLD = 0.1
+#: ... and at most this: about half the time its slack lasts at the pace its events
+#: came since the last hold (a 5,000-minion job's returns come over 30 s or more),
+#: and never past the call's timeout (when it asks the silent minions)
+JOB_HOLD_MAX = 2.0
+#: ... and no longer than this many of its events take to come at that pace: held
+#: events wait in the kernel's socket buffer, which holds only a few hundred (then
+#: the master's publisher keeps the rest, and they come late)
+HOLD_EVENTS = 100
 RUN_PREFIXES = ("salt/run/", "salt/wheel/")
 #: runner/wheel returns kept for callers still learning their jid
 EARLY_KEEP = 1000
@@ -38,11 +49,31 @@ class JobWatch:
         self.wake = wake
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.slack = 0
+        self.until = float("inf")  # (time.time()) the waiter's timeout: no hold past it
+        self.seen = 0  # events put, ever
+        self._paced: tuple[float, int] = (time.monotonic(), 0)  # (when, seen) last asked
 
     def put(self, tag: str, data: dict[str, Any]) -> None:
         self.events.append((tag, data))
         self.slack -= 1
+        self.seen += 1
         self.wake.set()
+
+    def hold(self, now: float) -> float:
+        """Seconds its events may be left unread: none without slack; else half the time
+        the slack lasts at the pace of the events since the last time it was asked,
+        within [:data:`JOB_HOLD`, :data:`JOB_HOLD_MAX`] (a burst after a lull is read at
+        most :data:`JOB_HOLD_MAX` late), and never past :attr:`until`."""
+        if self.slack <= 0:
+            return 0.0
+        since, seen = self._paced
+        self._paced = (now, self.seen)
+        came = self.seen - seen
+        most = min(JOB_HOLD_MAX, self.until - time.time())
+        if came <= 0:
+            return max(0.0, most)
+        each = (now - since) / came  # seconds per event, lately
+        return max(0.0, min(most, max(JOB_HOLD, min(self.slack / 2, HOLD_EVENTS) * each)))
 
     def drain(self) -> list[tuple[str, dict[str, Any]]]:
         taken, self.events = self.events, []
@@ -83,12 +114,14 @@ class JobReturns:
             while len(self.early) > EARLY_KEEP:
                 self.early.popitem(last=False)
 
-    def relaxed(self) -> bool:
-        """Every call waiting here can take its events a little late (each watch has
-        slack), and no runner call waits: the bus may hold its reads for them."""
+    def relaxed(self) -> float:
+        """Seconds the bus may hold its reads: every call waiting here can take its
+        events a little late (each watch has slack: the shortest hold of theirs), and
+        no runner call waits; else 0."""
         if self.runs or self.publishing or not self.jobs:
-            return False
-        return all(watch.slack > 0 for watch in self.jobs.values())
+            return 0.0
+        now = time.monotonic()
+        return min(watch.hold(now) for watch in self.jobs.values())
 
     # -- caller side ---------------------------------------------------------------
     @contextlib.contextmanager

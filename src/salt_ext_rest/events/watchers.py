@@ -51,8 +51,12 @@ class TagWatchers:
         self.handlers.append(Watcher(prefixes, handler, raw, active))
 
     def wants(self, tag: str) -> bool:
-        """Does a handler follow this tag? (asked before the event is decoded)"""
-        return any(tag.startswith(w.prefixes) and w.active() for w in self.handlers)
+        """Does a handler follow this tag? (asked before the event is decoded; a loop,
+        not ``any()`` over a generator: asked for every event on the bus)"""
+        for watcher in self.handlers:
+            if tag.startswith(watcher.prefixes) and watcher.active():
+                return True
+        return False
 
     def feed(self, tag: Any, data: Any, body: bytes | None = None, undecoded: Any = None) -> Any:
         """Hand the event to its handlers; ``data`` is ``undecoded`` when the bus did

@@ -42,7 +42,7 @@ def make_metrics(opts: dict[str, Any], config: RestConfig) -> NullMetrics:
     directory = metrics_directory(opts, config.port)
     if os.environ.get(ENV) != directory:
         return NullMetrics()
-    return Metrics(directory)
+    return Metrics(directory, periodic=config.num_processes > 1)
 
 
 class CountedAuthenticator:

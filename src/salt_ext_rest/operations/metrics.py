@@ -96,9 +96,12 @@ class Metrics(NullMetrics):
 
     enabled = True
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, periodic: bool = True) -> None:
         _use_directory(directory)
         self.directory = directory
+        #: sample every SAMPLE_INTERVAL (other workers read this one's files); a lone
+        #: worker is sampled only when scraped (``GET /metrics`` samples first)
+        self.periodic = periodic
         self._tallies: dict[str, tuple[Callable[[], float], Callable[[float], None]]] = {}
         self._last: dict[str, float] = {}
         # (metric attribute, label values) -> count; (route, method) -> [per bucket..., sum]
@@ -217,8 +220,9 @@ class Metrics(NullMetrics):
             self._last[name] = value
 
     def start(self) -> None:
-        """Sample the tallies every :data:`SAMPLE_INTERVAL` seconds on the running loop."""
-        if self._sampler is None:
+        """Sample the tallies every :data:`SAMPLE_INTERVAL` seconds on the running loop
+        (when other workers read this one's files)."""
+        if self._sampler is None and self.periodic:
             self._sampler = tornado.ioloop.PeriodicCallback(self.sample, SAMPLE_INTERVAL * 1000)
             self._sampler.start()
 

@@ -51,7 +51,10 @@ class WorkerShare:
         return worker_record(self.counters(), workers.worker_index())
 
     def start(self) -> None:
-        if self._task is None:
+        """Start the heartbeat, unless the state is this process's memory (one worker):
+        nobody else reads its record, ``/stats`` reads the live one, and its slots
+        never expire (a beat a second was most of an idle worker's CPU)."""
+        if self._task is None and self.state.kind != "memory":
             self._task = asyncio.get_running_loop().create_task(self._heartbeat())
 
     async def stop(self) -> None:
