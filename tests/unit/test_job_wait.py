@@ -279,10 +279,10 @@ def test_the_hold_lasts_half_the_slack_at_the_pace_returns_came_within_bounds():
         watch.put(f"salt/job/{JID}/ret/m{i}", {"return": True})
     # 10 returns in 1 s, 990 more to come before the slack runs out: 99 s, at most the max
     assert watch.hold(start + 1.0) == job_returns.JOB_HOLD_MAX
-    watch.slack = 30
+    watch.slack = 18
     for i in range(10):
         watch.put(f"salt/job/{JID}/ret/n{i}", {"return": True})
-    assert watch.hold(start + 2.0) == pytest.approx(20 / 10 / 2)  # 20 left at 10/s: half
+    assert watch.hold(start + 2.0) == pytest.approx(8 / 10 / 2)  # 8 left at 10/s: half
     watch.slack = 11
     for i in range(10):
         watch.put(f"salt/job/{JID}/ret/o{i}", {"return": True})

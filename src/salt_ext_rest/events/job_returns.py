@@ -25,8 +25,11 @@ JOB_PREFIX = "salt/job/"
 JOB_HOLD = 0.1
 #: ... and at most this: about half the time its slack lasts at the pace its events
 #: came since the last hold (a 5,000-minion job's returns come over 30 s or more),
-#: and never past the call's timeout (when it asks the silent minions)
-JOB_HOLD_MAX = 2.0
+#: and never past the call's timeout (when it asks the silent minions). Bounded for
+#: the master's sake too: while a worker reads nothing, events from anywhere (another
+#: job's burst) pile up at the master's publisher, which drops a subscriber that leaves
+#: 10,000 writes pending (``pub_server_write_queue_size``): 20,000 events/s for this long
+JOB_HOLD_MAX = 0.5
 #: ... and no longer than this many of its events take to come at that pace: held
 #: events wait in the kernel's socket buffer, which holds only a few hundred (then
 #: the master's publisher keeps the rest, and they come late)
