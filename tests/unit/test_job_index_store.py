@@ -96,6 +96,22 @@ def test_a_corrupt_file_is_moved_aside_and_rebuilt(tmp_path):
     assert len(rows(idx.path)) == 1
 
 
+def test_a_file_of_an_older_schema_is_rebuilt_not_kept_aside(tmp_path):
+    path = tmp_path / "jobs.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript("CREATE TABLE returns (jid TEXT, mid TEXT, failed INTEGER);"
+                     "PRAGMA user_version=1;")  # fmt: skip
+    db.close()
+    idx = index(tmp_path)
+    feed(idx, *EVENTS)
+    assert len(rows(idx.path)) == 1 and not list(tmp_path.glob("jobs.sqlite.corrupt-*"))
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("PRAGMA user_version").fetchone() == (job_store.VERSION,)
+    finally:
+        db.close()
+
+
 def test_a_removed_file_is_created_again(tmp_path):
     idx = index(tmp_path)
     idx._backfill = lambda: None  # no job cache here

@@ -9,6 +9,7 @@ from the ``returns`` rows, never incremented.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -21,8 +22,9 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-#: bump when the schema changes: an older file is rebuilt (and backfilled again)
-VERSION = 1
+#: bump when the schema changes: an older file is rebuilt (and backfilled again);
+#: 2: ``returns`` keyed by its primary key alone (WITHOUT ROWID: one B-tree per insert)
+VERSION = 2
 BUSY_TIMEOUT = 5.0
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -35,7 +37,8 @@ CREATE INDEX IF NOT EXISTS jobs_fun ON jobs (fun, jid);
 CREATE INDEX IF NOT EXISTS jobs_tgt ON jobs (tgt, jid);
 CREATE INDEX IF NOT EXISTS jobs_started ON jobs (started);
 CREATE TABLE IF NOT EXISTS returns (
-    jid TEXT NOT NULL, mid TEXT NOT NULL, failed INTEGER NOT NULL, PRIMARY KEY (jid, mid));
+    jid TEXT NOT NULL, mid TEXT NOT NULL, failed INTEGER NOT NULL, PRIMARY KEY (jid, mid))
+    WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 COLUMNS = "jid, kind, fun, args, tgt, tgt_type, user, started, minions, targeted"
@@ -52,13 +55,11 @@ UPDATE jobs SET returned = (SELECT COUNT(*) FROM returns r WHERE r.jid = jobs.ji
     failed = (SELECT COALESCE(SUM(r.failed), 0) FROM returns r WHERE r.jid = jobs.jid)
 WHERE jid = ?
 """
-#: a job's counts moved by the returns of one write (a job written in the same write is
-#: recounted instead: its returns may have come before it, e.g. from a backfill)
+#: a job's counts moved by the returns of one write, all new rows (a job written in the
+#: same write, or one some of whose rows were there already, is recounted instead)
 ADD_COUNTS = "UPDATE jobs SET returned = returned + ?, failed = failed + ? WHERE jid = ?"
-#: the rows a job already has among some minions (a JSON array of ids)
-RETURNS_AMONG = (
-    "SELECT mid, failed FROM returns WHERE jid = ? AND mid IN (SELECT value FROM json_each(?))"
-)
+INSERT_RETURN = "INSERT OR IGNORE INTO returns (jid, mid, failed) VALUES (?, ?, ?)"
+UPDATE_FAILED = "UPDATE returns SET failed = ? WHERE jid = ? AND mid = ?"
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,10 @@ class JobRow:
                 self.started, minions, len(self.minions))  # fmt: skip
 
 
+class OlderSchema(sqlite3.DatabaseError):
+    """The file was written by an older version of the index: rebuilt, not kept."""
+
+
 def open_index(path: str) -> sqlite3.Connection:
     """A connection to the index at ``path``: created when missing, moved aside and
     created again when corrupt or of another schema version. A lock file keeps the
@@ -91,6 +96,12 @@ def open_index(path: str) -> sqlite3.Connection:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
+            return _open_checked(path)
+        except OlderSchema as exc:
+            log.info("rest_ext: job index %s is of an older version (%s); rebuilding it", path, exc)
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path + suffix)
             return _open_checked(path)
         except sqlite3.DatabaseError as exc:
             aside = f"{path}.corrupt-{int(time.time())}"
@@ -112,6 +123,8 @@ def _open_checked(path: str) -> sqlite3.Connection:
         if check != "ok":
             raise sqlite3.DatabaseError(f"quick_check: {check}")
         (version,) = db.execute("PRAGMA user_version").fetchone()
+        if 0 < version < VERSION:
+            raise OlderSchema(f"schema version {version}, now {VERSION}")
         if version not in (0, VERSION):
             raise sqlite3.DatabaseError(f"schema version {version}, expected {VERSION}")
         db.execute("PRAGMA journal_mode=WAL")
@@ -134,11 +147,10 @@ def write(
 ) -> int:
     """Upsert ``jobs`` and minion ``returns`` (jid, minion, failed; the last of a minion
     wins) in one transaction; recount the jobs written, move the counts of the others
-    by what their returns changed (a recount per flush scanned a 5,000-minion job's
-    returns four times a second). The rows are written with ``executemany`` and what a
-    job already had is read in one query per job (two statements per return, each a
-    round trip through Python, cost more than the rest of the index's work at 5,000
-    minions). The number of jids touched."""
+    by the rows their returns added (a recount per flush scanned a 5,000-minion job's
+    returns four times a second). Rows go in with ``executemany`` (two statements per
+    return, each a round trip through Python, cost more than the rest of the index's
+    work at 5,000 minions). The number of jids touched."""
     recount: set[str] = set()
     latest: dict[str, dict[str, int]] = {}
     for jid, mid, failed in returns:
@@ -148,9 +160,14 @@ def write(
         for job in jobs:
             db.execute(UPSERT_JOB, job.values())
             recount.add(job.jid)
-        deltas = [_delta(db, jid, rows) for jid, rows in latest.items() if jid not in recount]
-        rows = [(jid, mid, f) for jid, by_mid in latest.items() for mid, f in by_mid.items()]
-        db.executemany(UPSERT_RETURN, rows)
+        written = set(recount)
+        deltas = [
+            (len(rows), sum(rows.values()), jid)
+            for jid, rows in latest.items()
+            if jid not in recount and _all_new(db, jid, rows, recount)
+        ]
+        db.executemany(UPSERT_RETURN, [(j, m, f) for j in written & latest.keys()
+                                       for m, f in latest[j].items()])  # fmt: skip
         db.executemany(RECOUNT, [(jid,) for jid in recount])
         db.executemany(ADD_COUNTS, deltas)
         db.execute("COMMIT")
@@ -160,13 +177,18 @@ def write(
     return len(recount | latest.keys())
 
 
-def _delta(db: sqlite3.Connection, jid: str, rows: dict[str, int]) -> tuple[int, int, str]:
-    """(returned, failed, jid): how writing ``rows`` moves the job's counts (a minion
-    already in the index counts again only if its failure changed)."""
-    before = dict(db.execute(RETURNS_AMONG, (jid, json.dumps(list(rows)))).fetchall())
-    returned = len(rows) - len(before)
-    failed = sum(rows.values()) - sum(before.get(mid, 0) for mid in rows if mid in before)
-    return returned, failed, jid
+def _all_new(db: sqlite3.Connection, jid: str, rows: dict[str, int], recount: set[str]) -> bool:
+    """Insert the job's ``rows`` that are new; True when all were (its counts then move
+    by them: the usual case, with no query). Else the rows it had are given their
+    latest failure and the job is added to ``recount`` (a backfill that read again
+    what the bus wrote, or a minion that returned twice)."""
+    before = db.total_changes
+    db.executemany(INSERT_RETURN, [(jid, mid, failed) for mid, failed in rows.items()])
+    if db.total_changes - before == len(rows):
+        return True
+    db.executemany(UPDATE_FAILED, [(failed, jid, mid) for mid, failed in rows.items()])
+    recount.add(jid)
+    return False
 
 
 def known_jids(db: sqlite3.Connection) -> set[str]:
