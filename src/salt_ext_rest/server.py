@@ -145,11 +145,15 @@ async def _serve(opts: dict[str, Any], config: RestConfig, sockets: list, tls: A
         idle_connection_timeout=config.header_timeout,
         body_timeout=config.body_timeout,
     )
+    try:
+        await context.gateway.token_reader.warm()  # token reads ready before requests
+    except Exception:  # the first token read will build it (and say what fails)
+        log.warning("rest_ext: could not prepare token reads", exc_info=True)
     server.add_sockets(sockets)
-    # What starting built (Salt's loaders and modules, the configuration, the app)
-    # lives as long as the process. Freezing it keeps Python's full collections from
-    # walking it again and again: they paused the loop for 50-75 ms under load
-    # (the event fan-out's p99), 12-20 ms after the freeze.
+    # What starting built (Salt's loaders and modules, the configuration, the app, the
+    # token reader's LoadAuth) lives as long as the process. Freezing it keeps Python's
+    # full collections from walking it again and again: they paused the loop for
+    # 50-75 ms under load (the event fan-out's p99), 12-20 ms after the freeze.
     gc.collect()
     gc.freeze()
     log.info(

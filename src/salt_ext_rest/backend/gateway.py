@@ -29,6 +29,7 @@ from salt_ext_rest.backend.firer import EventFirer
 from salt_ext_rest.backend.loader_misses import KnownMisses
 from salt_ext_rest.backend.threadlocal import forget, per_thread
 from salt_ext_rest.backend.token_cache import TokenCache, digest
+from salt_ext_rest.backend.token_reader import TokenReader
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,8 @@ class SaltGateway:
         token_cache_ttl: float = 0.0,
     ) -> None:
         self.opts = opts
-        self.token_cache = TokenCache(self._read_token, token_cache_ttl)
+        self.token_reader = TokenReader(self.loadauth)
+        self.token_cache = TokenCache(self.token_reader.read, token_cache_ttl)
         self.firer = EventFirer(opts, self.call)
         self._reachable_at = -REACHABLE_TTL
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="rest_ext-salt")
@@ -163,13 +165,6 @@ class SaltGateway:
         """
         return await self.token_cache.get(token)
 
-    async def _read_token(self, token: str) -> dict[str, Any]:
-        return await self.call(self._get_token, token)
-
-    def _get_token(self, token: str) -> dict[str, Any]:
-        tdata = self.loadauth().get_tok(token)
-        return tdata if isinstance(tdata, dict) and tdata.get("token") == token else {}
-
     async def revoke_token(self, token: str) -> None:
         """Delete the token, then tell every worker: a revocation notice on the bus."""
         self.token_cache.forget(token)
@@ -264,17 +259,22 @@ class SaltGateway:
         return bool(salt.utils.verify.valid_id(self.opts, mid))
 
     def pool_stats(self) -> dict[str, dict[str, int]]:
-        """Size and started threads of both pools. ``ThreadPoolExecutor`` has no public
+        """Size and started threads of each pool. ``ThreadPoolExecutor`` has no public
         accessor for either, so its private attributes are read here, and only here."""
         return {
             name: {"size": pool._max_workers, "threads": len(pool._threads)}
-            for name, pool in (("salt", self.pool), ("auth", self.auth_pool))
+            for name, pool in (
+                ("salt", self.pool),
+                ("auth", self.auth_pool),
+                ("token", self.token_reader.pool),
+            )
         }
 
     def shutdown(self) -> None:
         self.firer.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.auth_pool.shutdown(wait=False, cancel_futures=True)
+        self.token_reader.shutdown()
 
 
 def _notice_done(notice: asyncio.Future[bool]) -> None:
