@@ -90,17 +90,19 @@ def display_id(data: dict[str, Any]) -> Any:
     return rid if rid not in (None, "") else data.get("id")
 
 
-def take_return(jid: str, tag: str, data: dict[str, Any], got: Gathered) -> None:
-    """Fold one ``salt/job/<jid>/...`` event into ``got`` as get_iter_returns does."""
+def take_return(jid: str, tag: str, data: dict[str, Any], got: Gathered, prefix: str = "") -> None:
+    """Fold one ``salt/job/<jid>/...`` event into ``got`` as get_iter_returns does
+    (``prefix``: ``salt/job/<jid>/ret/``, when the caller has it already)."""
     if "minions" in data:  # the job's new-job event (or a syndic's list of minions)
         got.add_minions(data["minions"])
         got.listed_missing.update(data.get("missing") or ())
         if not got.new and tag.endswith("/new"):
             got.new = dict(data)
         return
-    if not tag.startswith(f"salt/job/{jid}/ret/") or "return" not in data:
+    if "return" not in data or not tag.startswith(prefix or f"salt/job/{jid}/ret/"):
         return
-    mid = display_id(data)
+    rid = data.get("resource_id")  # display_id(), inline: once per return
+    mid = rid if rid is not None and rid != "" else data.get("id")
     if mid is None or mid in got.returns:  # malformed, or a replayed duplicate
         return
     ret = {"ret": data["return"]}
@@ -154,10 +156,11 @@ async def gather(
     deadlines = Deadlines()
     running = True  # ask at least once
     jinfo: JobWatch | None = None
+    prefix = f"salt/job/{watch.jid}/ret/"
     while True:
         watch.wake.clear()
         for tag, data in watch.drain():
-            take_return(watch.jid, tag, data, got)
+            take_return(watch.jid, tag, data, got, prefix)
         if not got.pending:
             return got
         watch.slack = len(got.pending) - PROMPT_LAST  # the bus may hold reads meanwhile

@@ -137,15 +137,12 @@ def feed_consumers(tag: str, body: bytes, jobs: Any, watchers: Any) -> Any:
     raw consumer that needs it decoded, and handed to them (a ``raw`` consumer such as
     the job index gets the body undecoded, or the data when it was decoded anyway);
     else :data:`UNDECODED`. Raises on a malformed body (when it is decoded here)."""
-    waited, watched = jobs.wants(tag), watchers.wants(tag)
-    if not (waited or watched):
-        return UNDECODED
-    data = decode(body) if waited else UNDECODED
-    if waited:
-        jobs.feed(tag, data)
-    if watched:
-        data = watchers.feed(tag, data, body, UNDECODED)
-    return data
+    target = jobs.wants(tag)
+    data = UNDECODED
+    if target:
+        data = decode(body)
+        jobs.feed(tag, data, target)
+    return watchers.feed(tag, data, body, UNDECODED)
 
 
 def dispatch_internal(

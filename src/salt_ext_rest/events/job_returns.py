@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 JOB_PREFIX = "salt/job/"
+JOB_START = len(JOB_PREFIX)  # where the jid starts in a job tag
 #: seconds reads may be held for a call with slack: at least this (as before) ...
 JOB_HOLD = 0.1
 #: ... and at most this: about half the time its slack lasts at the pace its events
@@ -93,19 +94,27 @@ class JobReturns:
         self.early: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     # -- bus side ------------------------------------------------------------------
-    def wants(self, tag: str) -> bool:
-        """Is the event with this tag awaited? (before its body is decoded)"""
+    def wants(self, tag: str) -> JobWatch | bool | None:
+        """What awaits the event with this tag (asked before its body is decoded): its
+        jid's :class:`JobWatch`, ``True`` (a runner's or wheel's return), or nothing."""
         if tag.startswith(JOB_PREFIX):
-            return bool(self.jobs) and _jid(tag, len(JOB_PREFIX)) in self.jobs
-        if tag.startswith(RUN_PREFIXES) and tag.endswith("/ret"):
-            return bool(self.runs) or self.publishing > 0
-        return False
+            if not self.jobs:
+                return None
+            end = tag.find("/", JOB_START)
+            return self.jobs.get(tag[JOB_START:end] if end >= 0 else tag[JOB_START:])
+        if (self.runs or self.publishing > 0) and tag.startswith(RUN_PREFIXES):
+            return tag.endswith("/ret")
+        return None
 
-    def feed(self, tag: str, data: Any) -> None:
+    def feed(self, tag: str, data: Any, target: JobWatch | bool | None = None) -> None:
+        """Hand a decoded event to who awaits it (``target``: what :meth:`wants` said)."""
         if not isinstance(data, dict):
             return
+        if isinstance(target, JobWatch):
+            target.put(tag, data)
+            return
         if tag.startswith(JOB_PREFIX):
-            watch = self.jobs.get(_jid(tag, len(JOB_PREFIX)))
+            watch = self.jobs.get(_jid(tag, JOB_START))
             if watch is not None:
                 watch.put(tag, data)
             return

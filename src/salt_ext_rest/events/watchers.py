@@ -37,6 +37,7 @@ class Watcher:
 class TagWatchers:
     def __init__(self) -> None:
         self.handlers: list[Watcher] = []
+        self.prefixes: tuple[str, ...] = ()  # every handler's: most tags fail one test
 
     def add(
         self,
@@ -49,20 +50,24 @@ class TagWatchers:
         """Call ``handler(tag, data)`` for each event whose tag starts with a prefix
         (``raw``: ``handler(tag, body or data)``), while ``active()``."""
         self.handlers.append(Watcher(prefixes, handler, raw, active))
+        self.prefixes = tuple(dict.fromkeys((*self.prefixes, *prefixes)))
 
     def wants(self, tag: str) -> bool:
         """Does a handler follow this tag? (asked before the event is decoded; a loop,
         not ``any()`` over a generator: asked for every event on the bus)"""
+        if not tag.startswith(self.prefixes):
+            return False
         for watcher in self.handlers:
             if tag.startswith(watcher.prefixes) and watcher.active():
                 return True
         return False
 
     def feed(self, tag: Any, data: Any, body: bytes | None = None, undecoded: Any = None) -> Any:
-        """Hand the event to its handlers; ``data`` is ``undecoded`` when the bus did
-        not decode ``body``: it is decoded here for a handler that is not ``raw``
-        (raises on a malformed body). The data, decoded or not."""
-        if not isinstance(tag, str):
+        """Hand the event to its handlers, if any follows its tag (:meth:`wants` need
+        not be asked first); ``data`` is ``undecoded`` when the bus did not decode
+        ``body``: it is decoded here for a handler that is not ``raw`` (raises on a
+        malformed body). The data, decoded or not."""
+        if not isinstance(tag, str) or not tag.startswith(self.prefixes):
             return data
         for watcher in self.handlers:
             if not (tag.startswith(watcher.prefixes) and watcher.active()):
