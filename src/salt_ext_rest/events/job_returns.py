@@ -32,9 +32,11 @@ JOB_HOLD = 0.1
 #: 10,000 writes pending (``pub_server_write_queue_size``): 20,000 events/s for this long
 JOB_HOLD_MAX = 0.5
 #: ... and no longer than this many of its events take to come at that pace: held
-#: events wait in the kernel's socket buffer, which holds only a few hundred (then
-#: the master's publisher keeps the rest, and they come late)
-HOLD_EVENTS = 100
+#: events wait in the kernel's socket buffer, which holds 167 of them (Linux's default
+#: 208 KB send buffer counts each write as about 1.3 KB, whatever its size; then the
+#: master's publisher keeps the rest, and they come late); a quarter of that is left
+#: for returns that come faster than the pace seen
+HOLD_EVENTS = 125
 RUN_PREFIXES = ("salt/run/", "salt/wheel/")
 #: runner/wheel returns kept for callers still learning their jid
 EARLY_KEEP = 1000
