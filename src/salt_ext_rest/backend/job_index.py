@@ -40,8 +40,10 @@ log = logging.getLogger(__name__)
 FLUSH_EVERY = 0.25
 #: seconds returns wait before they are written, when no new job came with them (a
 #: 5,000-minion job's returns come over 30 s: four writes a second cost more API CPU
-#: than the rest of its returns' handling)
-RETURNS_EVERY = 1.0
+#: than the rest of its returns' handling; each write also rewrites most pages of the
+#: job's returns, whatever their number: one every 2 s rather than 1 s saved about
+#: 1.5 us of the writer's CPU per return)
+RETURNS_EVERY = 2.0
 #: a worker that does not write asks for the writer's lock this often (seconds)
 TAKEOVER_EVERY = 2.0
 KINDS = {"job": "job", "run": "run", "wheel": "wheel"}

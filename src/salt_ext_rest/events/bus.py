@@ -167,7 +167,7 @@ class EventBus:
     def _wanted(self, tag: str) -> bool:
         if self.shared is not None or self.waiting:
             return True
-        return any(sub.wants(tag) for sub in self.subscriptions)
+        return bool(self.subscriptions) and any(sub.wants(tag) for sub in self.subscriptions)
 
     def catch_up(self) -> None:
         """Decode, id and keep the backlog's events in bus order (for nobody's stream)."""

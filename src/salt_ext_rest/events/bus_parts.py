@@ -89,7 +89,7 @@ class Backlog:
     def __init__(self, size: int, redact: Callable[[Any], Any]) -> None:
         self.redact = redact
         self.events: deque[tuple[str, bytes, float]] = deque(maxlen=size)
-        self.gone: deque[tuple[str, bytes]] = deque(maxlen=size)
+        self.gone: deque[tuple[str, bytes, float]] = deque(maxlen=size)
         self.undecodable = 0  # malformed bodies found when the backlog was decoded
 
     def __len__(self) -> int:
@@ -97,8 +97,9 @@ class Backlog:
 
     def add(self, tag: str, body: bytes, stamp: float, history: EventHistory) -> None:
         if len(self.events) == self.events.maxlen:
-            history.evict_all()
-            self.gone.append(self.events[0][:2])
+            if history:  # emptied when the backlog first filled: rarely anything to do
+                history.evict_all()
+            self.gone.append(self.events[0])
         self.events.append((tag, body, stamp))
 
     def drain(self) -> Iterator[tuple[str, dict[str, Any], float]]:
@@ -116,7 +117,7 @@ class Backlog:
         """Was ``last_id`` an event dropped undecoded? (the ids of the dropped events are
         computed once, as the bus computes them, and remembered as evicted)"""
         while self.gone:
-            tag, body = self.gone.popleft()
+            tag, body, _stamp = self.gone.popleft()
             with contextlib.suppress(Exception):
                 data = decode(body)
                 clean = self.redact(strip_peer(data if isinstance(data, dict) else {"data": data}))
