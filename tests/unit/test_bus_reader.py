@@ -163,6 +163,46 @@ async def test_a_hold_ends_by_itself(pub):
 
 
 @run_async
+async def test_a_long_hold_reads_the_socket_meanwhile_and_hands_over_at_its_end(pub):
+    reader = Reader(pub, hold=0.03)
+    reader.sub.idle = lambda: 0.6  # a call with slack: its events may wait that long
+    reader.sub.read_every = lambda: 0.1
+    reader.start()
+    await pub.accept()
+    pub.send(0)
+    await wait_for(lambda: reader.got == [0])
+    pub.send(1)  # soon after: the reader holds after it
+    await wait_for(lambda: reader.got == [0, 1])
+    held = time.monotonic()
+    pub.send(2, 3)
+    await wait_for(lambda: len(reader.sub._frames) == 2, timeout=0.3)  # read, kept
+    assert reader.got == [0, 1]  # ... not handed over yet
+    pub.send(4)
+    await wait_for(lambda: reader.got == [0, 1, 2, 3, 4], timeout=1.0)
+    assert time.monotonic() - held > 0.45  # at the hold's end, in order
+    await reader.stop()
+
+
+@run_async
+async def test_a_read_that_finds_many_events_ends_a_hold(pub):
+    from salt_ext_rest.backend.bus_reader import FULL_READ
+
+    reader = Reader(pub, hold=0.03)
+    reader.sub.idle = lambda: 5.0
+    reader.sub.read_every = lambda: 0.05
+    reader.start()
+    await pub.accept()
+    pub.send(0)
+    await wait_for(lambda: reader.got == [0])
+    pub.send(1)
+    await wait_for(lambda: reader.got == [0, 1])
+    pub.send(*range(2, FULL_READ + 2))  # the socket's buffer may have been full
+    await wait_for(lambda: len(reader.got) == FULL_READ + 2, timeout=1.0)
+    assert reader.got == list(range(FULL_READ + 2))
+    await reader.stop()
+
+
+@run_async
 async def test_streams_run_between_two_streamed_events_of_one_read(pub):
     reader = Reader(pub, streamed=True)
     seen: list[int] = []

@@ -7,15 +7,19 @@ goes to ``on_event(raw)``, which answers whether a stream got it.
 
 When nobody needs events promptly (``idle()``: no stream, no request in flight, no call
 waiting on a job) and they come often (the previous read less than the hold plus
-:data:`BUSY_WINDOW` ago), the socket is left unread for ``hold`` seconds (the
-``event_idle_hold`` setting) after a read, so a burst costs one wake-up per many events
-instead of one per event (each wake-up costs far more than handling an event nobody
-wants). ``idle()`` may also answer a number of seconds: a call waiting on a job that
-still waits for many returns lets reads be held longer, as long as its slack allows
+:data:`BUSY_WINDOW` ago), events are held ``hold`` seconds (the ``event_idle_hold``
+setting) after a read, so a burst costs one wake-up per many events instead of one per
+event (each wake-up costs far more than handling an event nobody wants). ``idle()`` may
+also answer a number of seconds: a call waiting on a job that still waits for many
+returns lets events be held longer, as long as its slack allows
 (:meth:`salt_ext_rest.events.job_returns.JobWatch.hold`; its last returns are read at
-once: :mod:`salt_ext_rest.backend.job_wait`). A stream, a request or a
-resume ends the hold first (:meth:`UnixSubscriber.flush`),
-so nothing anyone waits for is late; the kernel keeps what comes meanwhile.
+once: :mod:`salt_ext_rest.backend.job_wait`). A hold longer than ``read_every()``
+reads the socket every that many seconds meanwhile, without handing the events over:
+the socket's buffer holds a few hundred events, the master's publisher would keep the
+rest (and drop a subscriber that leaves too many). Handing over many events at once is
+what saves: each handing over starts cold. A read that finds many events ends the hold.
+A stream, a request or a resume ends the hold first (:meth:`UnixSubscriber.flush`), so
+nothing anyone waits for is late.
 
 When a read holds many events and one of them went to a stream, the rest waits for the
 next turn of the loop, so the streams' writers run between two events (as with Salt's
@@ -25,6 +29,7 @@ next turn of the loop, so the streams' writers run between two events (as with S
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import socket
 import time
@@ -45,9 +50,11 @@ IDLE_HOLD = 0.02
 #: previous one (events come often)
 BUSY_WINDOW = 0.05
 RECV = 1 << 18
-#: a read that handed over this many events is not followed by a hold: the socket's
-#: buffer may have been full (the rest then waits at the master's publisher)
+#: a read that brought this many events is not followed by a hold (and ends one): the
+#: socket's buffer may have been full (the rest then waits at the master's publisher)
 FULL_READ = 150
+#: seconds between reads during a hold, unless ``read_every`` says otherwise
+READ_EVERY = 0.5
 
 
 class UnixSubscriber:
@@ -62,6 +69,9 @@ class UnixSubscriber:
         self.on_event: OnEvent = lambda raw: False
         #: False: read at once; True: reads may be held ``hold``; a number: that long
         self.idle: Callable[[], bool | float] = lambda: False
+        #: seconds between reads while events wait (a hold longer than that is read in
+        #: steps: the socket's buffer holds few events, the master keeps the rest)
+        self.read_every: Callable[[], float] = lambda: READ_EVERY
         self.holds = 0  # reads held (for /stats and tests)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sock: socket.socket | None = None
@@ -72,7 +82,9 @@ class UnixSubscriber:
         self._last_read = 0.0
         self._window = hold  # the last hold's length (reads "come often" within it)
         self._closing = False
-        self._drained = 0  # events handed over since the last read
+        self._frames: collections.deque = collections.deque()  # read, not handed over
+        self._read_count = 0  # events the last read brought
+        self._until = 0.0  # (loop time) when the current hold ends
 
     async def run(self, on_event: OnEvent, on_connect: OnConnect, on_lost: OnDisconnect) -> None:
         self.on_event = on_event
@@ -113,8 +125,8 @@ class UnixSubscriber:
     def _ready(self, may_hold: bool = True) -> None:
         """The socket is readable (or a hold ended): read it all, then hand it over."""
         self._cancel_next()
-        self._drained = 0
         got, ended = self._recv()
+        got = got or bool(self._frames)  # or read during the hold that ends now
         if ended:
             while self._drain():  # what came before the end, then reconnect
                 pass
@@ -126,7 +138,15 @@ class UnixSubscriber:
         self._after(may_hold and got and recent)
 
     def _recv(self) -> tuple[bool, bool]:
-        """Read what the socket holds now into the unpacker: (anything came, it ended)."""
+        """Read what the socket holds now: (anything came, it ended); its events wait in
+        :attr:`_frames` (their number: :attr:`_read_count`)."""
+        got, ended = self._recv_bytes()
+        before = len(self._frames)
+        self._frames.extend(self.unpacker)
+        self._read_count = len(self._frames) - before
+        return got, ended
+
+    def _recv_bytes(self) -> tuple[bool, bool]:
         got = False
         while self._sock is not None:
             try:
@@ -154,16 +174,29 @@ class UnixSubscriber:
         elif (
             may_hold
             and self.hold > 0
-            and self._drained < FULL_READ
+            and self._read_count < FULL_READ
             and (seconds := self._hold_for()) > 0
         ):
             self._unlisten()
             self._held = True
             self.holds += 1
             self._window = seconds
-            self._next = self._loop.call_later(seconds, self._ready)  # type: ignore[union-attr]
+            self._until = self._loop.time() + seconds  # type: ignore[union-attr]
+            self._next = self._loop.call_later(min(seconds, self.read_every()), self._step)  # type: ignore[union-attr]
         else:
             self._listen()
+
+    def _step(self) -> None:
+        """A read during a hold: its events wait for the hold's end, unhandled, here
+        rather than at the master's publisher. A read that found many (the buffer may
+        have been full), the end of the connection or of the hold end it."""
+        self._next = None
+        _got, ended = self._recv()
+        left = self._until - self._loop.time()  # type: ignore[union-attr]
+        if ended or self._read_count >= FULL_READ or left <= 0.001:
+            self._ready(may_hold=self._read_count < FULL_READ)
+        else:
+            self._next = self._loop.call_later(min(left, self.read_every()), self._step)  # type: ignore[union-attr]
 
     def _hold_for(self) -> float:
         wait = self.idle()
@@ -172,8 +205,9 @@ class UnixSubscriber:
     def _drain(self) -> bool:
         """Events to ``on_event`` in bus order; True when it stopped after a streamed
         one (the rest waits for the next turn of the loop)."""
-        for frame in self.unpacker:
-            self._drained += 1
+        frames = self._frames
+        while frames:
+            frame = frames.popleft()
             body = frame.get(b"body") if isinstance(frame, dict) else None
             if not isinstance(body, bytes):
                 continue

@@ -108,7 +108,7 @@ class EventBus:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         self._client = master_subscriber(self.opts, loop, self.idle_hold)
-        self._client.idle = lambda: idle(self)
+        self._client.idle, self._client.read_every = lambda: idle(self), self.jobs.read_every
         await self._client.run(self._publish_raw, self._on_connect, self._on_disconnect)
 
     def flush(self) -> None:
