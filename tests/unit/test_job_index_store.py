@@ -149,3 +149,12 @@ def test_undecoded_bodies_are_decoded_by_the_writer(tmp_path):
     feed(idx, *[(tag, salt.payload.dumps(data)) for tag, data in EVENTS])
     (row,) = rows(idx.path)
     assert (row["fun"], row["targeted"], row["returned"], row["failed"]) == ("test.arg", 2, 2, 1)
+
+
+def test_a_return_the_bus_decoded_is_queued_as_its_failure_only(tmp_path):
+    idx = index(tmp_path)
+    idx.on_event(*EVENTS[2])  # decoded by the bus for a waiting call: the writer needs one bit
+    assert list(idx.queue) == [(EVENTS[2][0], True)]
+    feed(idx, EVENTS[0])
+    (row,) = rows(idx.path)
+    assert (row["returned"], row["failed"]) == (1, 1)

@@ -85,10 +85,11 @@ class JobIndex:
         return self.writing
 
     def on_event(self, tag: str, payload: Any) -> None:
-        """Queue a ``salt/job/...`` or ``salt/run/...`` event the index may need:
-        its body as the bus got it (decoded on the writer thread)."""
+        """Queue a ``salt/job/...`` or ``salt/run/...`` event the index may need: its
+        body as the bus got it (decoded on the writer thread); of a return the bus
+        decoded anyway, only whether it failed (the writer never touches its data)."""
         if "/ret/" in tag:
-            self.queue.append((tag, payload))
+            self.queue.append((tag, job_failed(payload) if isinstance(payload, dict) else payload))
             if len(self.queue) == 1:  # the writer sleeps until something is queued
                 self._wake.set()
         elif tag.endswith("/new"):
@@ -206,22 +207,23 @@ class JobIndex:
             if len(parts) < 4:
                 continue
             kind, jid, what = parts[1], parts[2], parts[3]
-            if what == "new":
+            if what == "new" and isinstance(data, dict):
                 row = self._row_from_event(kind, jid, data)
                 if row is not None:
                     jobs[row.jid] = row
             elif what == "ret":
-                mid = parts[4] if len(parts) > 4 else data.get("id")
-                if isinstance(mid, str):
-                    returns.append((jid, mid, job_failed(data)))
+                row = _return_row(jid, parts, data)
+                if row is not None:
+                    returns.append(row)
         if not jobs and not returns:
             return 0
         touched = job_store.write(self.db(), jobs.values(), returns)
         self.written += touched
         return touched
 
-    def _decoded(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """The queued events whose data is a mapping (a malformed body is counted)."""
+    def _decoded(self) -> Iterator[tuple[str, Any]]:
+        """The queued events whose data is a mapping, or a return's failure (a bool);
+        a malformed body is counted."""
         while self.queue:
             tag, data = self.queue.popleft()
             if isinstance(data, bytes):
@@ -230,7 +232,7 @@ class JobIndex:
                 except Exception:
                     self.undecodable += 1
                     continue
-            if isinstance(data, dict):
+            if isinstance(data, dict | bool):
                 yield tag, data
 
     def _row_from_event(self, kind: str, jid: str, data: dict[str, Any]) -> JobRow | None:
@@ -279,3 +281,13 @@ class JobIndex:
         return {"path": self.path, "writer": self.writing, "writer_pid": self.lock.holder(),
                 "takeovers": self.takeovers, "queued": len(self.queue), "written": self.written,
                 "backfilled": self.backfilled, "undecodable": self.undecodable}  # fmt: skip
+
+
+def _return_row(jid: str, parts: list[str], data: Any) -> tuple[str, str, bool] | None:
+    """(jid, minion, failed) of a return event; ``data`` is its data or, when the bus
+    decoded it anyway, only whether it failed (:meth:`JobIndex.on_event`)."""
+    if isinstance(data, bool):
+        failed, mid = data, parts[4] if len(parts) > 4 else None
+    else:
+        failed, mid = job_failed(data), parts[4] if len(parts) > 4 else data.get("id")
+    return (jid, mid, failed) if isinstance(mid, str) else None
