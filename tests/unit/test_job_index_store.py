@@ -46,6 +46,7 @@ def test_events_become_one_row_with_counts_and_redacted_arguments(tmp_path):
     (row,) = rows(idx.path)
     assert (row["jid"], row["fun"], row["tgt"], row["user"]) == (JID, "test.arg", "m1,m2", "alice")
     assert (row["targeted"], row["returned"], row["failed"]) == (2, 2, 1)
+    assert row["minions"] == '["m1","m2"]'  # kept apart from the counts the returns move
     assert '"password":"<redacted>"' in row["args"] and '"p"' not in row["args"]
 
 
