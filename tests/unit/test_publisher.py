@@ -251,3 +251,22 @@ def test_a_loaded_runner_is_reformatted_on_the_loop_else_on_the_executor(
     pub._runner = Runner()  # type: ignore[assignment]
     asyncio.run(pub.start_runner({"client": "runner", "fun": "test.arg"}, 300))
     assert pub.gateway.hops == (0 if loaded else 1)  # type: ignore[attr-defined]
+
+
+def test_a_channel_unused_for_a_while_is_closed_and_built_again(monkeypatch) -> None:
+    """Salt's channel wakes the loop every 0.3 s while open: not kept open unused."""
+    monkeypatch.setattr(publisher_mod, "CHANNEL_IDLE", 0.05)
+    pub, channels = make([published(["m1"]), published(["m1"]), published(["m1"])], monkeypatch)
+
+    async def scenario() -> None:
+        await pub.publish_local(CHUNKS[0], JID)
+        await asyncio.sleep(0.02)
+        await pub.publish_local(CHUNKS[0], JID)  # within the idle time: the same channel
+        assert len(channels) == 1 and not channels[0].closed
+        await asyncio.sleep(0.15)
+        assert channels[0].closed and pub._channel is None
+        await pub.publish_local(CHUNKS[0], JID)  # built again when needed
+        assert len(channels) == 2 and not channels[1].closed
+        await pub.close()
+
+    asyncio.run(scenario())
