@@ -1,6 +1,7 @@
-"""Jobs are published through each worker's one long-lived request channel
-(backend/publisher.py): a master that hangs mid-way, or restarts, gives a clear 503
-within the publish timeout, never a hang, and the same salt-api publishes again after.
+"""Jobs are published through each worker's one request channel (backend/publisher.py;
+closed after a while unused, built again for the next publish): a master that hangs
+mid-way, or restarts, gives a clear 503 within the publish timeout, never a hang, and
+the same salt-api publishes again after.
 
 The module has its own master (it is frozen and restarted here), never the session's.
 """
