@@ -146,16 +146,24 @@ async def test_reads_are_held_only_while_nobody_waits_and_flush_ends_a_hold(pub)
     await reader.stop()
 
 
-@run_async
-async def test_a_hold_ends_by_itself(pub):
+async def holding(pub, idle, read_every: float | None = None) -> Reader:
+    """A reader that has just read two events close together, and so holds."""
     reader = Reader(pub, hold=0.03)
-    reader.sub.idle = lambda: True
+    reader.sub.idle = lambda: idle
+    if read_every is not None:
+        reader.sub.read_every = lambda: read_every
     reader.start()
     await pub.accept()
     pub.send(0)
     await wait_for(lambda: reader.got == [0])
-    pub.send(1)
+    pub.send(1)  # soon after the previous read: the reader holds after it
     await wait_for(lambda: reader.got == [0, 1])
+    return reader
+
+
+@run_async
+async def test_a_hold_ends_by_itself(pub):
+    reader = await holding(pub, True)
     pub.send(2)
     await wait_for(lambda: reader.got == [0, 1, 2], timeout=1.0)
     assert reader.sub.holds >= 1
@@ -164,15 +172,7 @@ async def test_a_hold_ends_by_itself(pub):
 
 @run_async
 async def test_a_long_hold_reads_the_socket_meanwhile_and_hands_over_at_its_end(pub):
-    reader = Reader(pub, hold=0.03)
-    reader.sub.idle = lambda: 0.6  # a call with slack: its events may wait that long
-    reader.sub.read_every = lambda: 0.1
-    reader.start()
-    await pub.accept()
-    pub.send(0)
-    await wait_for(lambda: reader.got == [0])
-    pub.send(1)  # soon after: the reader holds after it
-    await wait_for(lambda: reader.got == [0, 1])
+    reader = await holding(pub, 0.6, read_every=0.1)  # a call with slack: 0.6 s
     held = time.monotonic()
     pub.send(2, 3)
     await wait_for(lambda: len(reader.sub._frames) == 2, timeout=0.3)  # read, kept
@@ -187,15 +187,7 @@ async def test_a_long_hold_reads_the_socket_meanwhile_and_hands_over_at_its_end(
 async def test_a_read_that_finds_many_events_ends_a_hold(pub):
     from salt_ext_rest.backend.bus_reader import FULL_READ
 
-    reader = Reader(pub, hold=0.03)
-    reader.sub.idle = lambda: 5.0
-    reader.sub.read_every = lambda: 0.05
-    reader.start()
-    await pub.accept()
-    pub.send(0)
-    await wait_for(lambda: reader.got == [0])
-    pub.send(1)
-    await wait_for(lambda: reader.got == [0, 1])
+    reader = await holding(pub, 5.0, read_every=0.05)
     pub.send(*range(2, FULL_READ + 2))  # the socket's buffer may have been full
     await wait_for(lambda: len(reader.got) == FULL_READ + 2, timeout=1.0)
     assert reader.got == list(range(FULL_READ + 2))
