@@ -212,9 +212,9 @@ class JobIndex:
                 if row is not None:
                     jobs[row.jid] = row
             elif what == "ret":
-                row = _return_row(jid, parts, data)
-                if row is not None:
-                    returns.append(row)
+                ret = _return_row(jid, parts, data)
+                if ret is not None:
+                    returns.append(ret)
         if not jobs and not returns:
             return 0
         touched = job_store.write(self.db(), jobs.values(), returns)
