@@ -14,6 +14,7 @@ import signal
 import time
 import uuid
 
+import psutil
 import pytest
 import requests
 
@@ -121,6 +122,20 @@ def within_a_second(call, *args, **kwargs):
     return result
 
 
+def wait_exited(pid, timeout=10):
+    """Until a killed worker has exited. Until then its ``SO_REUSEPORT`` socket still
+    takes new connections, and the kernel resets them as the socket closes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"worker {pid} still running {timeout} s after SIGKILL")
+
+
 def open_on(session, url, token):
     return session.get(
         f"{url}/events",
@@ -178,6 +193,7 @@ def test_slots_of_a_killed_worker_come_back_when_their_leases_expire(file_api, l
     assert [s.status_code for s in streams] == [200, 200]
     pid = file_api.stats(1)["pid"]
     os.kill(pid, signal.SIGKILL)  # no chance to give its slots back
+    wait_exited(pid)
     refused = file_api.open_stream(0, token)
     assert refused.status_code == 429, refused.text  # still leased
     killed = time.monotonic()
