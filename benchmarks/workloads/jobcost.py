@@ -9,27 +9,19 @@ from __future__ import annotations
 import asyncio
 
 from benchmarks import procs
-from benchmarks.loadgen.http import HttpClient, run_load
+from benchmarks.loadgen.http import run_load
 from benchmarks.stack import MINIONS, MODULES
 from benchmarks.workloads.common import Bench, load_metrics, login
-from benchmarks.workloads.jobs import TARGET, ping_op
+from benchmarks.workloads.jobs import TARGET, lowstate_op, ping_op
 
 RUNNER = {"client": "runner", "fun": "test.arg", "arg": ["a"], "kwarg": {"k": "v"}}
 
 
 def runner_op(incomplete: dict):
-    async def op(client: HttpClient, index: int) -> bool:
-        resp = await client.request("POST", "/", [RUNNER])
-        if resp.status != 200:
-            incomplete["http_errors"] = incomplete.get("http_errors", 0) + 1
-            return False
-        ret = resp.json()["return"][0]
-        if not (isinstance(ret, dict) and ret.get("args") == ["a"]):
-            incomplete["jobs"] = incomplete.get("jobs", 0) + 1
-            return False
-        return True
-
-    return op
+    """``runner test.arg``: its return echoes the arguments."""
+    return lowstate_op(
+        RUNNER, incomplete, lambda ret: isinstance(ret, dict) and ret.get("args") == ["a"]
+    )
 
 
 WHEEL = {"client": "wheel", "fun": "key.list_all"}
@@ -38,19 +30,11 @@ WHEEL = {"client": "wheel", "fun": "key.list_all"}
 def wheel_op(incomplete: dict):
     """``wheel key.list_all``: every API answers Salt's master shape, ``{tag, data}``."""
 
-    async def op(client: HttpClient, index: int) -> bool:
-        resp = await client.request("POST", "/", [WHEEL])
-        if resp.status != 200:
-            incomplete["http_errors"] = incomplete.get("http_errors", 0) + 1
-            return False
-        ret = resp.json()["return"][0]
+    def complete(ret) -> bool:
         keys = ret.get("data", {}).get("return", {}) if isinstance(ret, dict) else {}
-        if not (isinstance(keys, dict) and set(MINIONS) <= set(keys.get("minions", []))):
-            incomplete["jobs"] = incomplete.get("jobs", 0) + 1
-            return False
-        return True
+        return isinstance(keys, dict) and set(MINIONS) <= set(keys.get("minions", []))
 
-    return op
+    return lowstate_op(WHEEL, incomplete, complete)
 
 
 #: the kinds of job measured, and each one's load

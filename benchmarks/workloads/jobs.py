@@ -29,25 +29,40 @@ EVENT_STREAM = {
 RET_TAG = re.compile(rb"salt/job/([0-9]{20})/ret/([A-Za-z0-9_.-]+)")
 
 
-def ping_op(expected: list[str], target: str, incomplete: dict, timeout: int | None = None):
-    chunk = {"client": "local", "tgt": target, "fun": "test.ping"}
-    if timeout:
-        chunk["timeout"] = timeout
+def count_up(incomplete: dict, key: str, by: int = 1) -> None:
+    incomplete[key] = incomplete.get(key, 0) + by
+
+
+def lowstate_op(chunk: dict, incomplete: dict, complete):
+    """``POST /`` with one lowstate ``chunk``; ``complete(ret)`` judges its return.
+    HTTP errors and incomplete returns are counted in ``incomplete``."""
 
     async def op(client: HttpClient, index: int) -> bool:
         resp = await client.request("POST", "/", [chunk])
         if resp.status != 200:
-            incomplete["http_errors"] = incomplete.get("http_errors", 0) + 1
+            count_up(incomplete, "http_errors")
             return False
-        ret = resp.json()["return"][0]
-        got = sum(1 for m in expected if isinstance(ret, dict) and ret.get(m) is True)
-        incomplete["returns"] = incomplete.get("returns", 0) + got
-        if got < len(expected):
-            incomplete["jobs"] = incomplete.get("jobs", 0) + 1
+        if not complete(resp.json()["return"][0]):
+            count_up(incomplete, "jobs")
             return False
         return True
 
     return op
+
+
+def ping_op(expected: list[str], target: str, incomplete: dict, timeout: int | None = None):
+    """``local test.ping``: complete when every expected minion returned ``True``
+    (``incomplete["returns"]`` counts the returns)."""
+    chunk = {"client": "local", "tgt": target, "fun": "test.ping"}
+    if timeout:
+        chunk["timeout"] = timeout
+
+    def complete(ret) -> bool:
+        got = sum(1 for m in expected if isinstance(ret, dict) and ret.get(m) is True)
+        count_up(incomplete, "returns", got)
+        return got == len(expected)
+
+    return lowstate_op(chunk, incomplete, complete)
 
 
 async def run_ping(bench: Bench, round_index: int) -> None:
