@@ -19,6 +19,7 @@ from saltfactories.utils import random_string
 from salt_ext_rest.testing.api import ApiClient
 from salt_ext_rest.testing.saltapi import start_api
 from tests.support.polling import wait_for as poll
+from tests.support.processes import exited
 
 pytestmark = [pytest.mark.integration]
 
@@ -43,13 +44,6 @@ def client(api, token):
 def writer_pid(path):
     text = (path.parent / (path.name + ".writer")).read_text().strip()
     return int(text) if text.isdigit() else None
-
-
-def alive(pid):
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def run_jobs(api, token, marker, n):
@@ -98,7 +92,7 @@ def test_one_worker_writes_and_another_takes_over_when_it_is_killed(two_workers,
     assert len({i["jid"] for i in items}) == 3  # once each: no duplicate rows
 
     os.kill(writer, signal.SIGKILL)
-    assert wait_for(lambda: not alive(writer), timeout=30)  # reaped by the supervisor
+    assert wait_for(lambda: exited(writer), timeout=30)  # reaped by the supervisor
     after = random_string("after-")
     admin = client(api, token)
     run_jobs(api, token, after, 3)  # the first may run while nobody writes

@@ -4,14 +4,13 @@ The module has its own master (it is stopped here), never the session's.
 """
 
 import pathlib
-import signal
 import time
 
-import psutil
 import pytest
 
 from salt_ext_rest.testing.api import ApiClient
 from salt_ext_rest.testing.redis import RedisServer, require_redis_server
+from tests.support.processes import frozen
 
 pytestmark = [pytest.mark.integration]
 
@@ -86,19 +85,12 @@ def test_a_hung_master_is_not_ready_although_its_port_takes_connections(stack):
     admin = ApiClient(stack.url)
     admin.login(stack.credentials)
     wait_for_status(admin, "/readyz", 200, READY_AGAIN_WITHIN)
-    master = psutil.Process(stack.master.pid)
-    frozen = [master, *master.children(recursive=True)]
-    for process in frozen:
-        process.send_signal(signal.SIGSTOP)
-    try:
+    with frozen(stack.master.pid):
         response = wait_for_status(admin, "/readyz", 503, TURNS_503_WITHIN + 2)
         body = response.json()
         assert body["failing"] == ["master"], body  # bus and token store are fine
         assert "within" in body["checks"]["master"]["detail"], body
         assert admin.get("/healthz", timeout=5).status_code == 200
-    finally:
-        for process in frozen:
-            process.send_signal(signal.SIGCONT)
     wait_for_status(admin, "/readyz", 200, READY_AGAIN_WITHIN)
 
 

@@ -6,13 +6,12 @@ the same salt-api publishes again after.
 The module has its own master (it is frozen and restarted here), never the session's.
 """
 
-import signal
 import time
 
-import psutil
 import pytest
 
 from salt_ext_rest.testing.api import ApiClient
+from tests.support.processes import frozen
 
 pytestmark = [pytest.mark.integration]
 
@@ -60,11 +59,7 @@ def test_a_master_hung_mid_way_answers_503_within_the_publish_timeout(api, stack
     still takes connections (so the reachability check passes), but nobody answers."""
     (first,) = api.run(ping(stack))
     assert first == {stack.minions[0].id: True}
-    master = psutil.Process(stack.master.pid)
-    frozen = [master, *master.children(recursive=True)]
-    for process in frozen:
-        process.send_signal(signal.SIGSTOP)
-    try:
+    with frozen(stack.master.pid):
         for chunk in (ping(stack, timeout=PUBLISH_TIMEOUT), {**RUNNER, "timeout": 3}):
             started = time.monotonic()
             response = api.post("/", json=[chunk], timeout=60)
@@ -73,9 +68,6 @@ def test_a_master_hung_mid_way_answers_503_within_the_publish_timeout(api, stack
             assert response.json()["message"].startswith("The Salt master"), response.text
             assert "Traceback" not in response.text
             assert took < ANSWERED_WITHIN, (chunk["client"], took)
-    finally:
-        for process in frozen:
-            process.send_signal(signal.SIGCONT)
     wait_until_jobs_run(api, stack)
     (ret,) = api.run(RUNNER)
     assert ret["args"] == ["a"] and ret["kwargs"]["k"] == "v"

@@ -14,9 +14,11 @@ import signal
 import time
 import uuid
 
-import psutil
 import pytest
 import requests
+
+from tests.support.polling import wait_for as poll
+from tests.support.processes import exited
 
 pytestmark = [pytest.mark.integration]
 
@@ -122,20 +124,6 @@ def within_a_second(call, *args, **kwargs):
     return result
 
 
-def wait_exited(pid, timeout=10):
-    """Until a killed worker has exited. Until then its ``SO_REUSEPORT`` socket still
-    takes new connections, and the kernel resets them as the socket closes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return
-        except psutil.NoSuchProcess:
-            return
-        time.sleep(0.005)
-    raise AssertionError(f"worker {pid} still running {timeout} s after SIGKILL")
-
-
 def open_on(session, url, token):
     return session.get(
         f"{url}/events",
@@ -193,7 +181,8 @@ def test_slots_of_a_killed_worker_come_back_when_their_leases_expire(file_api, l
     assert [s.status_code for s in streams] == [200, 200]
     pid = file_api.stats(1)["pid"]
     os.kill(pid, signal.SIGKILL)  # no chance to give its slots back
-    wait_exited(pid)
+    # until it has exited its socket still takes connections, which the kernel resets
+    assert poll(lambda: exited(pid), timeout=10, interval=0.005)
     refused = file_api.open_stream(0, token)
     assert refused.status_code == 429, refused.text  # still leased
     killed = time.monotonic()
